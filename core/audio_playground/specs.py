@@ -1,0 +1,285 @@
+"""The data of the plugin contract: what hooks return, what separators and streams look like.
+
+Everything here is plain data or a Protocol, cheap to import: discovery never loads a model.
+Audio arrays are float32 shaped (channels, frames) everywhere in the core and its plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from audio_playground.config import AudioPlaygroundConfig
+
+
+# --------------------------------------------------------------------------- audio sources
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a probe learns about an input without decoding it."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int | None
+    """Frames in the file: exact for PCM/FLAC, estimated from the container's duration otherwise."""
+    duration: float
+    codec: str
+    container: str
+    subtype: str | None = None
+    """soundfile subtype of lossless PCM input ("PCM_16", "PCM_24", "FLOAT"); None for lossy codecs."""
+
+    @property
+    def lossless(self) -> bool:
+        return self.subtype is not None
+
+
+@runtime_checkable
+class AudioStream(Protocol):
+    """An opened input: iterate it for float32 (channels, frames) blocks."""
+
+    info: AudioInfo
+    sample_rate: int
+    """Rate of the yielded blocks (after resampling, if asked)."""
+    channels: int
+    """Channels of the yielded blocks (after mixing, if asked)."""
+    frames: int | None
+    """Frames the stream yields, when known before decoding (exact for PCM/FLAC)."""
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A way to open inputs. The built-in source opens every file PyAV or libsndfile reads."""
+
+    name: str
+    can_open: Callable[[str], bool]
+    probe: Callable[[str], AudioInfo]
+    open: Callable[..., AudioStream]
+    """open(location, *, start=None, end=None, sample_rate=None, channels=None) -> AudioStream."""
+    priority: int = 0
+    """Higher wins when several sources can open the same location."""
+
+
+# --------------------------------------------------------------------------- segmenters
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One planned segment, sample-exact."""
+
+    index: int
+    start_frame: int
+    frames: int
+
+    def start_s(self, sample_rate: int) -> float:
+        return self.start_frame / sample_rate
+
+    def duration_s(self, sample_rate: int) -> float:
+        return self.frames / sample_rate
+
+
+@dataclass(frozen=True)
+class SegmenterSpec:
+    """A segment planner: plan(total_frames, sample_rate, window_s, overlap_s, max_segments) -> segments."""
+
+    name: str
+    plan: Callable[[int, int, float, float, int | None], list[Segment]]
+    help: str = ""
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A separator option, declared once as data: the CLI renders it, workflows and the API take it by name."""
+
+    name: str
+    """Python name, e.g. "two_stems"; the flag is derived ("--two-stems") unless given."""
+    type: type = str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    multiple: bool = False
+    is_flag: bool = False
+    flags: tuple[str, ...] = ()
+    """Extra flag spellings, e.g. ("-j",) or ("--window-size",)."""
+    secondary: str | None = None
+    """For boolean flags: the "off" spelling, e.g. "--no-progress"."""
+    hidden: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+# --------------------------------------------------------------------------- separators
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How the engine cuts a stream for a separator, all at the separator's sample rate."""
+
+    frames: int
+    """Chunk length."""
+    hop: int
+    """Distance between chunk starts (frames - overlap)."""
+    window: np.ndarray
+    """Overlap-add weights, length `frames`, every value > 0; a shorter last chunk uses its head."""
+    pad_short: bool = False
+    """Pad a short chunk to `frames`, centred, with real audio around it where there is some (demucs style)."""
+
+
+@runtime_checkable
+class Separator(Protocol):
+    """A loaded model, ready to separate chunks. Built by SeparatorSpec.load, on first use."""
+
+    sample_rate: int
+    channels: int
+    stems: tuple[str, ...]
+    plan: ChunkPlan
+
+    def separate(self, chunk: np.ndarray) -> Mapping[str, np.ndarray]:
+        """Separate one (channels, frames) chunk into {stem: (channels, frames)} of the same length."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a separator can load, and whether it is on this machine."""
+
+    name: str
+    available: bool
+    location: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SeparatorSpec:
+    """A separator a plugin offers: a model family by name, on one backend, loaded lazily."""
+
+    name: str
+    """Command name under `ap extract`, e.g. "demucs", "sam-audio", "hpss"."""
+    backend: str
+    """Backend name ("numpy", "pytorch", "mlx", ...); several specs may share a name on different backends."""
+    load: Callable[[Mapping[str, Any], str], Separator]
+    """load(options, device) -> Separator. Heavy imports happen here, never at discovery."""
+    help: str = ""
+    stems: tuple[str, ...] = ()
+    """Fixed stems of the default model; empty for a prompted separator."""
+    prompted: bool = False
+    """True when stems come from --prompts (text-queried models)."""
+    suffix: str = ""
+    """Default file-name suffix ({stem}-{suffix}.wav); the name when empty."""
+    options: tuple[OptionSpec, ...] = ()
+    models: Callable[[Mapping[str, Any]], list[ModelInfo]] | None = None
+    """List the models this separator knows and whether each is available locally."""
+    plugin: str = ""
+    """Distribution that provides it, for install hints."""
+    cache_identity: Callable[[Mapping[str, Any]], str] | None = None
+    """A string naming the model and its weights (name + weights hash), for cache keys."""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Output defaults of this separator (e.g. {"suffix": "sam"})."""
+
+    @property
+    def file_suffix(self) -> str:
+        return self.suffix or self.name
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A compute runtime. Availability is checked with importlib.util.find_spec, never by importing it."""
+
+    name: str
+    module: str
+    """Top-level module whose presence means the backend is importable."""
+    priority: int = 0
+    """Higher is preferred by `--backend auto`."""
+    devices: Callable[[], list[str]] | None = None
+    """Devices it can use (may import the runtime: call only when asked)."""
+    install_hint: str = ""
+
+    def available(self) -> bool:
+        from importlib.util import find_spec
+
+        try:
+            return find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+
+# --------------------------------------------------------------------------- caches
+
+
+class StepCache(Protocol):
+    """A store of step results, keyed by content. See the ap-cache-fs plugin for the reference store."""
+
+    def fetch(self, key: str, outputs: Mapping[str, Path]) -> bool:
+        """Copy a complete, verified entry's artifacts to `outputs`; False on a miss."""
+        ...
+
+    def store(self, key: str, outputs: Mapping[str, Path], manifest: Mapping[str, Any]) -> None:
+        """Store copies of `outputs` under `key`, the manifest written last."""
+        ...
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A cache plugin: open(config) -> StepCache, or None when it cannot run (a warning says why)."""
+
+    name: str
+    open: Callable[[AudioPlaygroundConfig], StepCache | None]
+    priority: int = 0
+
+
+# --------------------------------------------------------------------------- step results
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """Output of `convert to-wav`."""
+
+    target: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """Output of `segment split`."""
+
+    output_dir: Path
+    metadata: Path
+    segments: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Output of `merge concat`."""
+
+    target: Path
+    frames: int
+
+
+@dataclass(frozen=True)
+class SeparateResult:
+    """Output of one separation of one input: the written stem files."""
+
+    source: Path
+    output_dir: Path
+    stems: Mapping[str, Path]
+    cached: bool = False
+
+
+StepOutputs = Sequence[str]
