@@ -1,0 +1,190 @@
+"""The Python API: the same separation the CLI runs, through the same hooks.
+
+    from audio_playground import separate
+    result = separate("song.mp4", "stems/", separator="hpss")
+    result.stems  # {"harmonic": Path("stems/harmonic-hpss.wav"), "percussive": ...}
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audio_playground.errors import InputError, UsageError
+from audio_playground.specs import SeparateResult, SeparatorSpec
+
+MEDIA_SUFFIXES = frozenset(
+    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .aac .alac .aif .aiff .wma .mp4 .m4v .mkv .webm .mov .avi"
+    .split()
+)
+DEFAULT_FILENAME = "{stem}-{suffix}.{ext}"
+MULTI_FILENAME = "{track}/{stem}-{suffix}.{ext}"
+ATOMIC_FILENAME = "{track}-{stem}.{ext}"
+PLACEHOLDERS = frozenset({"track", "stem", "suffix", "ext", "model"})
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the audio/video files inside given folders (sorted); a missing path is an error."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            if not inside:
+                raise InputError("folder has no audio or video files", path=path,
+                                 hint=f"put files with one of {', '.join(sorted(MEDIA_SUFFIXES))} in it")
+            found.extend(inside)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError("no such file or folder", path=path, hint="check the path")
+    if not found:
+        raise UsageError("no input given", hint="pass one or more files or folders")
+    return found
+
+
+def check_template(template: str) -> None:
+    """Reject a --filename template with unknown placeholders, before any work."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise UsageError(f"bad --filename template {template!r}: {exc}") from exc
+    unknown = names - PLACEHOLDERS
+    if unknown:
+        raise UsageError(
+            f"unknown placeholder {{{sorted(unknown)[0]}}} in --filename {template!r}",
+            hint=f"use {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}",
+        )
+    if "stem" not in names:
+        raise UsageError(f"--filename {template!r} has no {{stem}}", hint="every stem needs its own file name")
+
+
+@dataclass
+class Loaded:
+    """A separator loaded once and reused for every input of a run."""
+
+    spec: SeparatorSpec
+    separator: Any
+    options: Mapping[str, Any]
+    _by_rate: dict[int, Any] = field(default_factory=dict)
+
+    def for_rate(self, sample_rate: int) -> Any:
+        """The separator for an input at `sample_rate` (rate-agnostic separators adapt; others resample)."""
+        if not getattr(self.separator, "any_rate", False):
+            return self.separator
+        if sample_rate not in self._by_rate:
+            self._by_rate[sample_rate] = self.separator.for_rate(sample_rate)
+        return self._by_rate[sample_rate]
+
+    @property
+    def model_name(self) -> str:
+        return str(self.options.get("model") or self.spec.name)
+
+
+def load(
+    name: str,
+    *,
+    backend: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    device: str = "auto",
+    pm: Any = None,
+    warn: Callable[[str], None] | None = None,
+) -> Loaded:
+    """Choose a backend for separator `name` and load it (falling back, with a warning, when one fails)."""
+    from audio_playground.backends import choose, load_separator
+    from audio_playground.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    options = dict(options or {})
+    choice = choose(pm, name, backend)
+    spec, separator = load_separator(choice, options, device, warn or (lambda message: None))
+    return Loaded(spec, separator, options)
+
+
+def separate_file(
+    loaded: Loaded,
+    src: str | Path,
+    output_dir: str | Path,
+    *,
+    filename: str = DEFAULT_FILENAME,
+    track: str | None = None,
+    suffix: str | None = None,
+    output_format: str = "wav",
+    bit_depth: str | None = None,
+    sample_rate: int | None = None,
+    clip: str = "rescale",
+    start_time: float | None = None,
+    end_time: float | None = None,
+    on_chunk: Callable[[int, int | None, float], None] | None = None,
+) -> SeparateResult:
+    """Separate one input into stem files under `output_dir`; all stems appear together, atomically."""
+    from contextlib import ExitStack
+
+    from audio_playground.audio import AudioWriter, default_bit_depth, open_audio, probe
+    from audio_playground.engine import run_separation
+
+    src = Path(src)
+    output_dir = Path(output_dir)
+    info = probe(src)
+    separator = loaded.for_rate(info.sample_rate)
+    depth = bit_depth or default_bit_depth(info)
+    if output_format == "flac" and depth == "32f":
+        raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
+    rate = sample_rate or info.sample_rate
+    names = {
+        "track": track or src.stem,
+        "suffix": suffix if suffix is not None else loaded.spec.file_suffix,
+        "ext": output_format,
+        "model": loaded.model_name,
+    }
+    paths = {stem: output_dir / filename.format(stem=stem, **names) for stem in separator.stems}
+    if len(set(paths.values())) != len(paths):
+        raise UsageError(f"--filename {filename!r} gives several stems the same file name",
+                         hint="include {stem} in the file name")
+
+    def open_stream() -> Any:
+        return open_audio(src, start=start_time, end=end_time)
+
+    with ExitStack() as stack:
+        writers = {
+            stem: stack.enter_context(
+                AudioWriter(path, rate, info.channels, format=output_format, bit_depth=depth, clip=clip)
+            )
+            for stem, path in paths.items()
+        }
+        run_separation(open_stream, separator, writers, output_rate=rate, output_channels=info.channels,
+                       on_chunk=on_chunk)
+        for writer in writers.values():
+            writer.finish()
+        for writer in writers.values():
+            writer.commit()
+    return SeparateResult(source=src, output_dir=output_dir, stems=paths)
+
+
+def separate(
+    src: str | Path,
+    output_dir: str | Path,
+    separator: str = "hpss",
+    *,
+    backend: str = "auto",
+    device: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    pm: Any = None,
+    **output: Any,
+) -> SeparateResult:
+    """Separate one file with separator `name`: the written stem paths come back in the result.
+
+    `output` takes separate_file's keywords: filename, suffix, output_format, bit_depth, sample_rate, clip,
+    start_time, end_time.
+    """
+    from audio_playground.plugins import get_plugin_manager
+    from audio_playground.steps import step
+
+    pm = pm or get_plugin_manager()
+    loaded = load(separator, backend=backend, options=options, device=device, pm=pm)
+    with step(pm, "separate", {"src": src, "separator": separator}) as run:
+        run.result = separate_file(loaded, src, output_dir, on_chunk=run.chunk(Path(src)), **output)
+    return run.result

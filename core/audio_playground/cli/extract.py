@@ -1,0 +1,221 @@
+"""`ap extract NAME` and `ap extract process-NAME`, generated for every separator the plugins provide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audio_playground.cli.options import add_global_options, no_cache_option, output_format_options, time_options
+from audio_playground.errors import APError, ExitStatus, PluginError
+from audio_playground.specs import OptionSpec, SeparatorSpec
+
+PROCESS_PREFIX = "process-"
+
+
+def option_to_click(spec: OptionSpec) -> click.Option:
+    """Render a separator's OptionSpec as a click option (unset stays None: the spec's default applies)."""
+    default_text = "" if spec.default in (None, (), False) else f" [default: {spec.default}]"
+    if spec.is_flag:
+        decls = [f"{spec.flag}/{spec.secondary}" if spec.secondary else spec.flag, *spec.flags, spec.name]
+        return click.Option(decls, is_flag=True, default=None, help=spec.help, hidden=spec.hidden)
+    kind: Any = click.Choice(list(spec.choices)) if spec.choices else spec.type
+    return click.Option(
+        [spec.flag, *spec.flags, spec.name], type=kind, default=None, multiple=spec.multiple,
+        help=spec.help + default_text, hidden=spec.hidden,
+        metavar=None if spec.choices else ("S" if spec.type is float else "N" if spec.type is int else None),
+    )
+
+
+def option_values(specs: tuple[OptionSpec, ...], given: dict[str, Any]) -> dict[str, Any]:
+    """The separator options in force: given values, else each spec's default (0 and "" are real values)."""
+    values: dict[str, Any] = {}
+    for spec in specs:
+        value = given.get(spec.name)
+        if value is None or (spec.multiple and not value):
+            value = spec.default
+        values[spec.name] = value
+    return values
+
+
+def merged_options(specs: list[SeparatorSpec]) -> tuple[OptionSpec, ...]:
+    """The options of a separator across its backends, each name once."""
+    seen: dict[str, OptionSpec] = {}
+    for spec in specs:
+        for option in spec.options:
+            seen.setdefault(option.name, option)
+    return tuple(seen.values())
+
+
+class ExtractGroup(click.Group):
+    """Lists one command per separator name (and its atomic process- twin) without loading any model."""
+
+    def __init__(self, *args: Any, pm: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, help="Separate inputs into stems with the installed separators.", **kwargs)
+        self.pm = pm
+
+    def _separators(self) -> dict[str, list[SeparatorSpec]]:
+        from audio_playground.backends import all_separators
+        from audio_playground.plugins import get_plugin_manager
+
+        return all_separators(self.pm or get_plugin_manager())
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = sorted(self._separators())
+        return names + [PROCESS_PREFIX + n for n in names]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        separators = self._separators()
+        atomic = cmd_name.startswith(PROCESS_PREFIX) and cmd_name[len(PROCESS_PREFIX):] in separators
+        name = cmd_name[len(PROCESS_PREFIX):] if atomic else cmd_name
+        if name in separators:
+            return add_global_options(build_command(name, separators[name], atomic=atomic))
+        from audio_playground.backends import KNOWN_PLUGINS
+
+        bare = name.removeprefix(PROCESS_PREFIX)
+        if bare in KNOWN_PLUGINS:
+            return _missing_plugin_command(cmd_name, bare)
+        return None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            known = ", ".join(self.list_commands(ctx))
+            raise click.UsageError(f"unknown separator '{name}'; installed: {known}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+def _missing_plugin_command(cmd_name: str, name: str) -> click.Command:
+    from audio_playground.backends import KNOWN_PLUGINS
+
+    def callback(**_: Any) -> None:
+        raise PluginError(f"the '{name}' separator is not installed", hint=f"install {KNOWN_PLUGINS[name]}")
+
+    return click.Command(
+        cmd_name, callback=callback, help=f"Not installed: needs {KNOWN_PLUGINS[name]}.",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+    )
+
+
+def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -> click.Command:
+    """The click command for separator `name` (composite: FILE...; atomic: --src/--segment, one step)."""
+    first = specs[0]
+    options = merged_options(specs)
+    backends = ", ".join(s.backend for s in specs)
+    stems = ", ".join(first.stems) if first.stems else "one per --prompts"
+
+    def callback(**kwargs: Any) -> Any:
+        return _run_extract(name, specs, options, atomic, kwargs)
+
+    # The shared option decorators are declared once; apply them to a holder to collect their params.
+    def holder() -> None: ...
+
+    for deco in (output_format_options, time_options, no_cache_option):
+        deco(holder)
+    params: list[click.Parameter] = list(reversed(holder.__click_params__))  # ty: ignore[unresolved-attribute]
+    if atomic:
+        params.insert(0, click.Option(["--src", "src"], type=click.Path(path_type=Path), multiple=True,
+                                      help="Input file (repeatable)."))
+        params.insert(1, click.Option(["--segment", "segment"], multiple=True, metavar="PATH_OR_GLOB",
+                                      help="Segment file or glob, e.g. 'segs/segment-*.wav' (repeatable)."))
+    else:
+        params.insert(0, click.Argument(["inputs"], nargs=-1, type=click.Path(path_type=Path)))
+        params.insert(1, click.Option(["--src", "src"], type=click.Path(path_type=Path), multiple=True,
+                                      help="Input file (compat; same as a positional FILE)."))
+    params += [
+        click.Option(["-o", "--output-dir"], required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder for the stems."),
+        click.Option(["--backend"], type=click.Choice(["auto", "pytorch", "mlx", "numpy"]), default=None,
+                     help=f"Compute backend (default auto; {name} runs on: {backends})."),
+        click.Option(["--suffix"], default=None, help=f"File-name suffix (default {first.file_suffix})."),
+        click.Option(["--filename"], default=None, metavar="TEMPLATE",
+                     help="Output name template: {track} {stem} {suffix} {ext} {model}."),
+        click.Option(["--progress/--no-progress"], default=None, help="Show progress bars on a terminal."),
+    ]
+    params += [option_to_click(o) for o in options]
+    if atomic:
+        doc = (f"Separate each --src/--segment file with {name} into OUTPUT_DIR/{{track}}-{{stem}}.wav "
+               f"(one step, no merge). Stems: {stems}.")
+    else:
+        doc = (f"{first.help}\n\nSeparate FILE... (files or folders) into OUTPUT_DIR/{{stem}}-"
+               f"{first.file_suffix}.wav; with several inputs, OUTPUT_DIR/{{track}}/... Stems: {stems}. "
+               f"Backends: {backends}.")
+    return click.Command(
+        (PROCESS_PREFIX if atomic else "") + name, callback=callback, params=params, help=doc,
+        short_help=("Atomic: " if atomic else "") + (first.help.split(".")[0] if first.help else name),
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    )
+
+
+def _expand_globs(patterns: tuple[str, ...]) -> list[Path]:
+    import glob
+
+    from audio_playground.errors import InputError
+
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputError("no file matches this pattern", path=pattern, hint="check the glob")
+        found.extend(Path(m) for m in matches)
+    return found
+
+
+def _run_extract(name: str, specs: list[SeparatorSpec], options: tuple[OptionSpec, ...], atomic: bool,
+                 kwargs: dict[str, Any]) -> Any:
+    from audio_playground import api
+    from audio_playground.cli.app import get_app
+    from audio_playground.steps import step
+
+    app = get_app()
+    config = app.setup()
+    raw_inputs = [*kwargs.get("inputs", ()), *kwargs.get("src", ())]
+    if atomic:
+        raw_inputs += _expand_globs(kwargs.get("segment", ()))
+    files = api.expand_inputs(raw_inputs)
+    default_template = api.ATOMIC_FILENAME if atomic else (
+        api.DEFAULT_FILENAME if len(files) == 1 else api.MULTI_FILENAME)
+    template = kwargs["filename"] or default_template
+    api.check_template(template)
+    if len(files) > 1 and "{track}" not in template:
+        raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
+    values = option_values(options, kwargs)
+    loaded = api.load(name, backend=kwargs["backend"] or config.backend, options=values, device=config.device,
+                      pm=app.pm, warn=app.warn)
+    reporter = app.progress(kwargs["progress"])
+    reporter.files(len(files))
+    results = []
+    failures: list[tuple[Path, BaseException]] = []
+    try:
+        for path in files:
+            try:
+                with step(app.pm, "separate", {"src": path, "separator": name}) as run:
+                    run.result = api.separate_file(
+                        loaded, path, kwargs["output_dir"], filename=template, suffix=kwargs["suffix"],
+                        output_format=kwargs["output_format"] or config.output_format,
+                        bit_depth=kwargs["bit_depth"] or config.bit_depth,
+                        sample_rate=kwargs["sample_rate"], clip=kwargs["clip"] or config.clip,
+                        start_time=kwargs["start_time"], end_time=kwargs["end_time"],
+                        on_chunk=run.chunk(path),
+                    )
+                results.append(run.result)
+            except APError as exc:
+                if len(files) == 1:
+                    raise
+                failures.append((path, exc))
+                click.echo(f"error: {exc}", err=True)
+            reporter.file_done()
+    finally:
+        reporter.close()
+    for result in results:
+        app.log.info("separated", source=str(result.source), stems=len(result.stems))
+    if failures:
+        names = ", ".join(str(p) for p, _ in failures)
+        raise _Failed(f"{len(failures)} of {len(files)} inputs failed: {names}")
+    return results[0] if len(results) == 1 else results
+
+
+class _Failed(APError):
+    exit_code = ExitStatus.FAILURE
