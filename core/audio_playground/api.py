@@ -1,8 +1,8 @@
 """The Python API: the same separation the CLI runs, through the same hooks.
 
-    from audio_playground import separate
-    result = separate("song.mp4", "stems/", separator="hpss")
-    result.stems  # {"harmonic": Path("stems/harmonic-hpss.wav"), "percussive": ...}
+from audio_playground import separate
+result = separate("song.mp4", "stems/", separator="hpss")
+result.stems  # {"harmonic": Path("stems/harmonic-hpss.wav"), "percussive": ...}
 """
 
 from __future__ import annotations
@@ -17,8 +17,27 @@ from audio_playground.errors import InputError, UsageError
 from audio_playground.specs import SeparateResult, SeparatorSpec
 
 MEDIA_SUFFIXES = frozenset(
-    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .aac .alac .aif .aiff .wma .mp4 .m4v .mkv .webm .mov .avi"
-    .split()
+    [
+        ".wav",
+        ".wave",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".alac",
+        ".aif",
+        ".aiff",
+        ".wma",
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".webm",
+        ".mov",
+        ".avi",
+    ]
 )
 DEFAULT_FILENAME = "{stem}-{suffix}.{ext}"
 MULTI_FILENAME = "{track}/{stem}-{suffix}.{ext}"
@@ -34,8 +53,11 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
             if not inside:
-                raise InputError("folder has no audio or video files", path=path,
-                                 hint=f"put files with one of {', '.join(sorted(MEDIA_SUFFIXES))} in it")
+                raise InputError(
+                    "folder has no audio or video files",
+                    path=path,
+                    hint=f"put files with one of {', '.join(sorted(MEDIA_SUFFIXES))} in it",
+                )
             found.extend(inside)
         elif path.exists():
             found.append(path)
@@ -123,7 +145,7 @@ def separate_file(
     """Separate one input into stem files under `output_dir`; all stems appear together, atomically."""
     from contextlib import ExitStack
 
-    from audio_playground.audio import AudioWriter, default_bit_depth, open_audio, probe
+    from audio_playground.audio import AudioWriter, commit_all, default_bit_depth, open_audio, probe
     from audio_playground.engine import run_separation
 
     src = Path(src)
@@ -142,8 +164,10 @@ def separate_file(
     }
     paths = {stem: output_dir / filename.format(stem=stem, **names) for stem in separator.stems}
     if len(set(paths.values())) != len(paths):
-        raise UsageError(f"--filename {filename!r} gives several stems the same file name",
-                         hint="include {stem} in the file name")
+        raise UsageError(
+            f"--filename {filename!r} gives several stems the same file name",
+            hint="include {stem} in the file name",
+        )
 
     def open_stream() -> Any:
         return open_audio(src, start=start_time, end=end_time)
@@ -155,12 +179,15 @@ def separate_file(
             )
             for stem, path in paths.items()
         }
-        run_separation(open_stream, separator, writers, output_rate=rate, output_channels=info.channels,
-                       on_chunk=on_chunk)
-        for writer in writers.values():
-            writer.finish()
-        for writer in writers.values():
-            writer.commit()
+        run_separation(
+            open_stream,
+            separator,
+            writers,
+            output_rate=rate,
+            output_channels=info.channels,
+            on_chunk=on_chunk,
+        )
+        commit_all(writers.values())
     return SeparateResult(source=src, output_dir=output_dir, stems=paths)
 
 

@@ -41,11 +41,17 @@ def ap_backends() -> list[BackendSpec]:
     return [
         BackendSpec("numpy", "numpy", priority=0, devices=lambda: ["cpu"]),
         BackendSpec(
-            "pytorch", "torch", priority=10, devices=_torch_devices,
+            "pytorch",
+            "torch",
+            priority=10,
+            devices=_torch_devices,
             install_hint="pip install torch (https://pytorch.org for CUDA builds)",
         ),
         BackendSpec(
-            "mlx", "mlx", priority=20 if _apple_silicon() else 5, devices=_mlx_devices,
+            "mlx",
+            "mlx",
+            priority=20 if _apple_silicon() else 5,
+            devices=_mlx_devices,
             install_hint="pip install ap-sam-mlx (brings mlx; on Linux mlx[cpu])",
         ),
     ]
@@ -78,7 +84,10 @@ class Choice:
     warnings: tuple[str, ...] = ()
 
 
-KNOWN_PLUGINS = {"demucs": "ap-demucs", "sam-audio": "ap-sam-torch (PyTorch) or ap-sam-mlx (Apple Silicon / MLX)"}
+KNOWN_PLUGINS = {
+    "demucs": "ap-demucs",
+    "sam-audio": "ap-sam-torch (PyTorch) or ap-sam-mlx (Apple Silicon / MLX)",
+}
 
 
 def choose(pm: Any, name: str, backend: str = "auto") -> Choice:
@@ -91,9 +100,7 @@ def choose(pm: Any, name: str, backend: str = "auto") -> Choice:
         raise PluginError(f"no installed plugin provides the separator '{name}'", hint=hint)
     backends = all_backends(pm)
     if backend != "auto" and backend not in backends:
-        raise UsageError(
-            f"unknown backend '{backend}'", hint=f"use auto or one of: {', '.join(sorted(backends))}"
-        )
+        raise UsageError(f"unknown backend '{backend}'", hint=f"use auto or one of: {', '.join(sorted(backends))}")
 
     def rank(spec: SeparatorSpec) -> tuple[int, int]:
         b = backends.get(spec.backend)
@@ -115,9 +122,7 @@ def choose(pm: Any, name: str, backend: str = "auto") -> Choice:
         elif not b.available():
             if not others:
                 raise PluginError(f"the {backend} backend is not installed", hint=b.install_hint or None)
-            warnings.append(
-                f"the {backend} backend is not installed ({b.install_hint}); using {others[0].backend}"
-            )
+            warnings.append(f"the {backend} backend is not installed ({b.install_hint}); using {others[0].backend}")
         ordered = wanted + others
     return Choice(name, tuple(ordered), tuple(warnings))
 
@@ -138,7 +143,9 @@ def load_separator(
         except Exception as exc:  # a plugin's load failure must not hide the fallback
             last = exc
             if i + 1 < len(choice.candidates):
-                warn(f"{spec.name} on {spec.backend} could not load ({exc}); "
-                     f"falling back to {choice.candidates[i + 1].backend}")
+                warn(
+                    f"{spec.name} on {spec.backend} could not load ({exc}); "
+                    f"falling back to {choice.candidates[i + 1].backend}"
+                )
     assert last is not None
     raise last

@@ -79,7 +79,7 @@ class AudioPlaygroundConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = getattr(cls, "_toml_file", None)
+        toml_file = settings_cls.model_config.get("toml_file")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
@@ -94,7 +94,8 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Audi
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError("config file not found", path=path, hint="pass an existing TOML file to --config")
-        cls = type("AudioPlaygroundConfigFromFile", (AudioPlaygroundConfig,), {"_toml_file": path})
+        config_dict = SettingsConfigDict(**{**AudioPlaygroundConfig.model_config, "toml_file": path})
+        cls = type("AudioPlaygroundConfigFromFile", (AudioPlaygroundConfig,), {"model_config": config_dict})
     try:
         return cls(**values)
     except ValidationError as exc:

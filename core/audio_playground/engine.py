@@ -192,8 +192,12 @@ def separate_array(audio: np.ndarray, separator: Separator) -> dict[str, np.ndar
             parts[stem].append(block)
 
     block = 1 << 16
-    chunked_separate((audio[:, i : i + block] for i in range(0, audio.shape[1], block)), separator, emit,
-                     total_frames=audio.shape[1])
+    chunked_separate(
+        (audio[:, i : i + block] for i in range(0, audio.shape[1], block)),
+        separator,
+        emit,
+        total_frames=audio.shape[1],
+    )
     return {
         stem: np.concatenate(p, axis=1) if p else np.zeros((separator.channels, 0), np.float32)
         for stem, p in parts.items()
@@ -326,8 +330,11 @@ def run_separation(
 
         started = time.perf_counter()
         chunked_separate(
-            _model_blocks(counting(), in_rate, separator), separator, emit,
-            total_frames=model_frames, on_chunk=chunk_done,
+            _model_blocks(counting(), in_rate, separator),
+            separator,
+            emit,
+            total_frames=model_frames,
+            on_chunk=chunk_done,
         )
         frames = round(counted * out_rate / in_rate)
         for output in outputs.values():

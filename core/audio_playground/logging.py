@@ -8,8 +8,12 @@ from typing import Any
 
 import structlog
 
-_LEVELS = {"DEBUG": std_logging.DEBUG, "INFO": std_logging.INFO, "WARNING": std_logging.WARNING,
-           "ERROR": std_logging.ERROR}
+_LEVELS = {
+    "DEBUG": std_logging.DEBUG,
+    "INFO": std_logging.INFO,
+    "WARNING": std_logging.WARNING,
+    "ERROR": std_logging.ERROR,
+}
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console", quiet: bool = False, stream: Any = None) -> None:
@@ -43,4 +47,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console", quiet: bool = F
 
 def get_logger(name: str = "audio_playground") -> Any:
     """A structlog logger bound to `name`."""
-    return structlog.get_logger(logger=name)
+    return structlog.get_logger().bind(logger=name)

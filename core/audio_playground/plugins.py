@@ -84,21 +84,27 @@ def _load_entry_points(pm: PluginManager) -> None:
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
+    # stevedore's cached entry points carry no distribution: look the names up in importlib.metadata.
+    dists = _distributions()
     for ext in manager.extensions:
-        dist, version = _dist_of(ext.entry_point)
+        dist, version = dists.get(ext.name, ("?", "?"))
         if pm.has_plugin(ext.name):
             continue
         pm.register_plugin(ext.plugin, ext.name, dist, version, builtin=False)
     for entry_point, error in failures:
-        dist, version = _dist_of(entry_point)
+        dist, version = dists.get(entry_point.name, ("?", "?"))
         pm.record_failure(entry_point.name, dist, version, error)
 
 
-def _dist_of(entry_point: Any) -> tuple[str, str]:
-    dist = getattr(entry_point, "dist", None)
-    if dist is None:
-        return "?", "?"
-    return dist.metadata["Name"] or "?", dist.version or "?"
+def _distributions() -> dict[str, tuple[str, str]]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, tuple[str, str]] = {}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        if dist is not None:
+            found.setdefault(entry_point.name, (dist.metadata["Name"], dist.version))
+    return found
 
 
 def _register_builtins(pm: PluginManager) -> None:

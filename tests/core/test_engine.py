@@ -27,8 +27,15 @@ from tests.conftest import noise, write_wav
 class Identity:
     """Returns the chunk (and twice the chunk), optionally recording the chunks it saw."""
 
-    def __init__(self, frames: int, hop: int, window: np.ndarray, pad_short: bool = False, channels: int = 2,
-                 sample_rate: int = 44100) -> None:
+    def __init__(
+        self,
+        frames: int,
+        hop: int,
+        window: np.ndarray,
+        pad_short: bool = False,
+        channels: int = 2,
+        sample_rate: int = 44100,
+    ) -> None:
         self.sample_rate = sample_rate
         self.channels = channels
         self.stems = ("same", "double")
@@ -128,8 +135,13 @@ def test_missing_stem_is_a_model_error() -> None:
 def test_progress_callback_counts_chunks() -> None:
     calls: list[tuple[int, int | None]] = []
     blocks = [noise(2, 100, seed=i) for i in range(5)]
-    frames = chunked_separate(iter(blocks), Identity(128, 128, np.ones(128, np.float32)), lambda b: None,
-                              total_frames=500, on_chunk=lambda i, total, s: calls.append((i, total)))
+    frames = chunked_separate(
+        iter(blocks),
+        Identity(128, 128, np.ones(128, np.float32)),
+        lambda b: None,
+        total_frames=500,
+        on_chunk=lambda i, total, s: calls.append((i, total)),
+    )
     assert frames == 500
     assert calls == [(0, 4), (1, 4), (2, 4), (3, 4)]
 
@@ -188,7 +200,13 @@ def test_run_separation_resamples_and_keeps_exact_length(tmp_path: Path) -> None
     assert sep.stats[1] == pytest.approx(audio.mean(axis=0).std(), rel=2e-2)
     chunks: list[int] = []
     mono = {"same": _Sink(), "double": _Sink()}
-    run_separation(lambda: open_audio(path), Identity(22050, 22050, np.ones(22050, np.float32), sample_rate=sr),
-                   mono, output_rate=16000, output_channels=1, on_chunk=lambda i, n, s: chunks.append(i))
+    run_separation(
+        lambda: open_audio(path),
+        Identity(22050, 22050, np.ones(22050, np.float32), sample_rate=sr),
+        mono,
+        output_rate=16000,
+        output_channels=1,
+        on_chunk=lambda i, n, s: chunks.append(i),
+    )
     assert mono["same"].audio.shape == (1, round(audio.shape[1] * 16000 / sr))
-    assert chunks == [0, 1, 2, 3, 4]
+    assert chunks == [0, 1, 2, 3, 4, 5]  # 110400 frames in chunks of 22050

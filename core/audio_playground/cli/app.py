@@ -91,8 +91,9 @@ class RootGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.pm = pm
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         ctx = super().make_context(info_name, args, parent=parent, **extra)
         ctx.obj = App(self.pm, ctx)
         return ctx
@@ -114,8 +115,14 @@ def build_cli(pm: PluginManager | None = None) -> RootGroup:
         steps chain into YAML workflows (ap run). Separators come from plugins: `ap plugins list`.
         """
 
-    group = RootGroup("ap", callback=root, params=root.__click_params__,  # ty: ignore[unresolved-attribute]
-                      help=root.__doc__, context_settings=CONTEXT_SETTINGS, pm=pm)
+    group = RootGroup(
+        "ap",
+        callback=root,
+        params=root.__click_params__,  # ty: ignore[unresolved-attribute]
+        help=root.__doc__,
+        context_settings=CONTEXT_SETTINGS,
+        pm=pm,
+    )
     pm.hook.ap_register_commands(cli=group)
     _globalise(group)
     return group

@@ -25,16 +25,38 @@ def convert() -> None:
 @convert.command("to-wav")
 @click.option("--src", required=True, type=FILE, help="Input file: any audio or video PyAV can read.")
 @click.option("--target", required=True, type=FILE, help="WAV file to write (atomically).")
-@click.option("--sample-rate", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Resample to N Hz (default: keep the input's rate).")
-@click.option("--channels", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Mix to N channels (default: keep the input's).")
-@click.option("--bit-depth", type=click.Choice(["16", "24", "32f"]), default=None,
-              help="Sample format (default: the input's PCM depth, else 16).")
+@click.option(
+    "--sample-rate",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Resample to N Hz (default: keep the input's rate).",
+)
+@click.option(
+    "--channels",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Mix to N channels (default: keep the input's).",
+)
+@click.option(
+    "--bit-depth",
+    type=click.Choice(["16", "24", "32f"]),
+    default=None,
+    help="Sample format (default: the input's PCM depth, else 16).",
+)
 @time_options
 @no_cache_option
-def to_wav(src: Path, target: Path, sample_rate: int | None, channels: int | None, bit_depth: str | None,
-           start_time: float | None, end_time: float | None, no_cache: bool) -> Any:
+def to_wav(
+    src: Path,
+    target: Path,
+    sample_rate: int | None,
+    channels: int | None,
+    bit_depth: str | None,
+    start_time: float | None,
+    end_time: float | None,
+    no_cache: bool,
+) -> Any:
     """Decode SRC (audio or video, first audio stream) and write TARGET as WAV.
 
     Lossless input kept at its own rate and depth converts sample-exactly.
@@ -48,8 +70,13 @@ def to_wav(src: Path, target: Path, sample_rate: int | None, channels: int | Non
     try:
         with step(app.pm, "convert", {"src": src, "target": target}) as run:
             run.result = convert_to_wav(
-                src, target, sample_rate=sample_rate, channels=channels, bit_depth=bit_depth,
-                start_time=start_time, end_time=end_time,
+                src,
+                target,
+                sample_rate=sample_rate,
+                channels=channels,
+                bit_depth=bit_depth,
+                start_time=start_time,
+                end_time=end_time,
                 on_progress=lambda done, total: run.progress(src, done, total),
             )
     finally:
@@ -66,15 +93,36 @@ def segment() -> None:
 @segment.command("split")
 @click.option("--src", required=True, type=FILE, help="Input file: any audio or video PyAV can read.")
 @click.option("--output-dir", required=True, type=DIR, help="Folder for segment-NNN.wav and the metadata.")
-@click.option("--window-size", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
-              help="Segment length in seconds (default 10).")
-@click.option("--overlap", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Seconds each segment shares with the next (default 0).")
-@click.option("--max-segments", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Write only the first N segments; the rest of the input is dropped (metadata says truncated).")
+@click.option(
+    "--window-size",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="S",
+    help="Segment length in seconds (default 10).",
+)
+@click.option(
+    "--overlap",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="S",
+    help="Seconds each segment shares with the next (default 0).",
+)
+@click.option(
+    "--max-segments",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Write only the first N segments; the rest of the input is dropped (metadata says truncated).",
+)
 @no_cache_option
-def split_cmd(src: Path, output_dir: Path, window_size: float | None, overlap: float | None,
-              max_segments: int | None, no_cache: bool) -> Any:
+def split_cmd(
+    src: Path,
+    output_dir: Path,
+    window_size: float | None,
+    overlap: float | None,
+    max_segments: int | None,
+    no_cache: bool,
+) -> Any:
     """Split SRC into OUTPUT_DIR/segment-000.wav, segment-001.wav, ... and segment_metadata.json.
 
     Segments are sample-exact; merge concat puts them back together.
@@ -90,7 +138,11 @@ def split_cmd(src: Path, output_dir: Path, window_size: float | None, overlap: f
     try:
         with step(app.pm, "segment", {"src": src, "output_dir": output_dir}) as run:
             run.result = split(
-                src, output_dir, window_size=window, overlap=hop_overlap, max_segments=max_segments,
+                src,
+                output_dir,
+                window_size=window,
+                overlap=hop_overlap,
+                max_segments=max_segments,
                 on_progress=lambda done, total: run.progress(src, done, total),
             )
     finally:
@@ -108,8 +160,12 @@ def merge() -> None:
 @click.option("--input-dir", required=True, type=DIR, help="Folder of segments (and segment_metadata.json).")
 @click.option("--target", required=True, type=FILE, help="File to write (atomically).")
 @click.option("--pattern", default="segment-*.wav", show_default=True, help="Glob of the segment files.")
-@click.option("--crossfade-type", type=click.Choice(["cosine", "linear"]), default=None,
-              help="Crossfade where segments overlap (default cosine: equal power).")
+@click.option(
+    "--crossfade-type",
+    type=click.Choice(["cosine", "linear"]),
+    default=None,
+    help="Crossfade where segments overlap (default cosine: equal power).",
+)
 def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str | None) -> Any:
     """Place the segments of INPUT_DIR sample-exactly and crossfade their overlaps into TARGET."""
     from audio_playground.segmenting import concat
@@ -121,7 +177,10 @@ def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str 
     try:
         with step(app.pm, "merge", {"input_dir": input_dir, "target": target}) as run:
             run.result = concat(
-                input_dir, target, pattern=pattern, crossfade_type=crossfade_type or config.crossfade_type,
+                input_dir,
+                target,
+                pattern=pattern,
+                crossfade_type=crossfade_type or config.crossfade_type,
                 on_progress=lambda done, total: run.progress(target, done, total),
             )
     finally:
@@ -196,12 +255,29 @@ def models_list(repo: Path | None, as_json: bool) -> None:
             installed = backend.available() if backend else True
             models = spec.models({"repo": repo}) if spec.models else []
             for model in models:
-                rows.append({"separator": name, "backend": spec.backend, "backend_installed": installed,
-                             "model": model.name, "available": model.available and installed,
-                             "location": model.location, "note": model.note})
+                rows.append(
+                    {
+                        "separator": name,
+                        "backend": spec.backend,
+                        "backend_installed": installed,
+                        "model": model.name,
+                        "available": model.available and installed,
+                        "location": model.location,
+                        "note": model.note,
+                    }
+                )
             if not models:
-                rows.append({"separator": name, "backend": spec.backend, "backend_installed": installed,
-                             "model": "", "available": installed, "location": "", "note": ""})
+                rows.append(
+                    {
+                        "separator": name,
+                        "backend": spec.backend,
+                        "backend_installed": installed,
+                        "model": "",
+                        "available": installed,
+                        "location": "",
+                        "note": "",
+                    }
+                )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from audio_playground.cli.options import add_global_options, no_cache_option, output_format_options, time_options
+from audio_playground.cli.options import (
+    add_global_options,
+    no_cache_option,
+    output_format_options,
+    time_options,
+)
 from audio_playground.errors import APError, ExitStatus, PluginError
 from audio_playground.specs import OptionSpec, SeparatorSpec
 
@@ -22,8 +27,12 @@ def option_to_click(spec: OptionSpec) -> click.Option:
         return click.Option(decls, is_flag=True, default=None, help=spec.help, hidden=spec.hidden)
     kind: Any = click.Choice(list(spec.choices)) if spec.choices else spec.type
     return click.Option(
-        [spec.flag, *spec.flags, spec.name], type=kind, default=None, multiple=spec.multiple,
-        help=spec.help + default_text, hidden=spec.hidden,
+        [spec.flag, *spec.flags, spec.name],
+        type=kind,
+        default=None,
+        multiple=spec.multiple,
+        help=spec.help + default_text,
+        hidden=spec.hidden,
         metavar=None if spec.choices else ("S" if spec.type is float else "N" if spec.type is int else None),
     )
 
@@ -67,8 +76,8 @@ class ExtractGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         separators = self._separators()
-        atomic = cmd_name.startswith(PROCESS_PREFIX) and cmd_name[len(PROCESS_PREFIX):] in separators
-        name = cmd_name[len(PROCESS_PREFIX):] if atomic else cmd_name
+        atomic = cmd_name.startswith(PROCESS_PREFIX) and cmd_name[len(PROCESS_PREFIX) :] in separators
+        name = cmd_name[len(PROCESS_PREFIX) :] if atomic else cmd_name
         if name in separators:
             return add_global_options(build_command(name, separators[name], atomic=atomic))
         from audio_playground.backends import KNOWN_PLUGINS
@@ -93,7 +102,9 @@ def _missing_plugin_command(cmd_name: str, name: str) -> click.Command:
         raise PluginError(f"the '{name}' separator is not installed", hint=f"install {KNOWN_PLUGINS[name]}")
 
     return click.Command(
-        cmd_name, callback=callback, help=f"Not installed: needs {KNOWN_PLUGINS[name]}.",
+        cmd_name,
+        callback=callback,
+        help=f"Not installed: needs {KNOWN_PLUGINS[name]}.",
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
     )
@@ -112,38 +123,77 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
     # The shared option decorators are declared once; apply them to a holder to collect their params.
     def holder() -> None: ...
 
-    for deco in (output_format_options, time_options, no_cache_option):
+    for deco in (no_cache_option, time_options, output_format_options):
         deco(holder)
-    params: list[click.Parameter] = list(reversed(holder.__click_params__))  # ty: ignore[unresolved-attribute]
+    shared: list[click.Parameter] = holder.__click_params__  # ty: ignore[unresolved-attribute]
+    params: list[click.Parameter] = []
     if atomic:
-        params.insert(0, click.Option(["--src", "src"], type=click.Path(path_type=Path), multiple=True,
-                                      help="Input file (repeatable)."))
-        params.insert(1, click.Option(["--segment", "segment"], multiple=True, metavar="PATH_OR_GLOB",
-                                      help="Segment file or glob, e.g. 'segs/segment-*.wav' (repeatable)."))
+        params.append(
+            click.Option(
+                ["--src", "src"],
+                type=click.Path(path_type=Path),
+                multiple=True,
+                help="Input file (repeatable).",
+            )
+        )
+        params.append(
+            click.Option(
+                ["--segment", "segment"],
+                multiple=True,
+                metavar="PATH_OR_GLOB",
+                help="Segment file or glob, e.g. 'segs/segment-*.wav' (repeatable).",
+            )
+        )
     else:
-        params.insert(0, click.Argument(["inputs"], nargs=-1, type=click.Path(path_type=Path)))
-        params.insert(1, click.Option(["--src", "src"], type=click.Path(path_type=Path), multiple=True,
-                                      help="Input file (compat; same as a positional FILE)."))
+        params.append(click.Argument(["inputs"], nargs=-1, type=click.Path(path_type=Path)))
+        params.append(
+            click.Option(
+                ["--src", "src"],
+                type=click.Path(path_type=Path),
+                multiple=True,
+                help="Input file (compat; same as a positional FILE).",
+            )
+        )
     params += [
-        click.Option(["-o", "--output-dir"], required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="Folder for the stems."),
-        click.Option(["--backend"], type=click.Choice(["auto", "pytorch", "mlx", "numpy"]), default=None,
-                     help=f"Compute backend (default auto; {name} runs on: {backends})."),
+        click.Option(
+            ["-o", "--output-dir"],
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder for the stems.",
+        ),
+        click.Option(
+            ["--backend"],
+            type=click.Choice(["auto", "pytorch", "mlx", "numpy"]),
+            default=None,
+            help=f"Compute backend (default auto; {name} runs on: {backends}).",
+        ),
         click.Option(["--suffix"], default=None, help=f"File-name suffix (default {first.file_suffix})."),
-        click.Option(["--filename"], default=None, metavar="TEMPLATE",
-                     help="Output name template: {track} {stem} {suffix} {ext} {model}."),
+        click.Option(
+            ["--filename"],
+            default=None,
+            metavar="TEMPLATE",
+            help="Output name template: {track} {stem} {suffix} {ext} {model}.",
+        ),
         click.Option(["--progress/--no-progress"], default=None, help="Show progress bars on a terminal."),
     ]
     params += [option_to_click(o) for o in options]
+    params += shared
     if atomic:
-        doc = (f"Separate each --src/--segment file with {name} into OUTPUT_DIR/{{track}}-{{stem}}.wav "
-               f"(one step, no merge). Stems: {stems}.")
+        doc = (
+            f"Separate each --src/--segment file with {name} into OUTPUT_DIR/{{track}}-{{stem}}.wav "
+            f"(one step, no merge). Stems: {stems}."
+        )
     else:
-        doc = (f"{first.help}\n\nSeparate FILE... (files or folders) into OUTPUT_DIR/{{stem}}-"
-               f"{first.file_suffix}.wav; with several inputs, OUTPUT_DIR/{{track}}/... Stems: {stems}. "
-               f"Backends: {backends}.")
+        doc = (
+            f"{first.help}\n\nSeparate FILE... (files or folders) into OUTPUT_DIR/{{stem}}-"
+            f"{first.file_suffix}.wav; with several inputs, OUTPUT_DIR/{{track}}/... Stems: {stems}. "
+            f"Backends: {backends}."
+        )
     return click.Command(
-        (PROCESS_PREFIX if atomic else "") + name, callback=callback, params=params, help=doc,
+        (PROCESS_PREFIX if atomic else "") + name,
+        callback=callback,
+        params=params,
+        help=doc,
         short_help=("Atomic: " if atomic else "") + (first.help.split(".")[0] if first.help else name),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
@@ -163,8 +213,13 @@ def _expand_globs(patterns: tuple[str, ...]) -> list[Path]:
     return found
 
 
-def _run_extract(name: str, specs: list[SeparatorSpec], options: tuple[OptionSpec, ...], atomic: bool,
-                 kwargs: dict[str, Any]) -> Any:
+def _run_extract(
+    name: str,
+    specs: list[SeparatorSpec],
+    options: tuple[OptionSpec, ...],
+    atomic: bool,
+    kwargs: dict[str, Any],
+) -> Any:
     from audio_playground import api
     from audio_playground.cli.app import get_app
     from audio_playground.steps import step
@@ -175,15 +230,22 @@ def _run_extract(name: str, specs: list[SeparatorSpec], options: tuple[OptionSpe
     if atomic:
         raw_inputs += _expand_globs(kwargs.get("segment", ()))
     files = api.expand_inputs(raw_inputs)
-    default_template = api.ATOMIC_FILENAME if atomic else (
-        api.DEFAULT_FILENAME if len(files) == 1 else api.MULTI_FILENAME)
+    default_template = (
+        api.ATOMIC_FILENAME if atomic else (api.DEFAULT_FILENAME if len(files) == 1 else api.MULTI_FILENAME)
+    )
     template = kwargs["filename"] or default_template
     api.check_template(template)
     if len(files) > 1 and "{track}" not in template:
         raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
     values = option_values(options, kwargs)
-    loaded = api.load(name, backend=kwargs["backend"] or config.backend, options=values, device=config.device,
-                      pm=app.pm, warn=app.warn)
+    loaded = api.load(
+        name,
+        backend=kwargs["backend"] or config.backend,
+        options=values,
+        device=config.device,
+        pm=app.pm,
+        warn=app.warn,
+    )
     reporter = app.progress(kwargs["progress"])
     reporter.files(len(files))
     results = []
@@ -193,11 +255,17 @@ def _run_extract(name: str, specs: list[SeparatorSpec], options: tuple[OptionSpe
             try:
                 with step(app.pm, "separate", {"src": path, "separator": name}) as run:
                     run.result = api.separate_file(
-                        loaded, path, kwargs["output_dir"], filename=template, suffix=kwargs["suffix"],
+                        loaded,
+                        path,
+                        kwargs["output_dir"],
+                        filename=template,
+                        suffix=kwargs["suffix"],
                         output_format=kwargs["output_format"] or config.output_format,
                         bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                        sample_rate=kwargs["sample_rate"], clip=kwargs["clip"] or config.clip,
-                        start_time=kwargs["start_time"], end_time=kwargs["end_time"],
+                        sample_rate=kwargs["sample_rate"],
+                        clip=kwargs["clip"] or config.clip,
+                        start_time=kwargs["start_time"],
+                        end_time=kwargs["end_time"],
                         on_chunk=run.chunk(path),
                     )
                 results.append(run.result)

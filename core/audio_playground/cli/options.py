@@ -30,33 +30,64 @@ def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 
 GLOBAL_OPTIONS: tuple[click.Option, ...] = (
     click.Option(
-        ["--log-level"], type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-        default=None, expose_value=False, is_eager=True, callback=_store("log_level"),
+        ["--log-level"],
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_store("log_level"),
         help="Log threshold (default INFO); DEBUG also prints tracebacks.",
     ),
     click.Option(
-        ["--log-format"], type=click.Choice(["console", "json"]), default=None, expose_value=False,
-        is_eager=True, callback=_store("log_format"), help="console for people, json lines for batch runs.",
+        ["--log-format"],
+        type=click.Choice(["console", "json"]),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_store("log_format"),
+        help="console for people, json lines for batch runs.",
     ),
     click.Option(
-        ["--device"], metavar="auto|cpu|cuda|cuda:N|mps", default=None, expose_value=False,
-        callback=_store("device"), help="Compute device for models (default auto).",
+        ["--device"],
+        metavar="auto|cpu|cuda|cuda:N|mps",
+        default=None,
+        expose_value=False,
+        callback=_store("device"),
+        help="Compute device for models (default auto).",
     ),
     click.Option(
-        ["--temp-dir"], type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
-        callback=_store("temp_dir"), help="Directory for temporary files.",
+        ["--temp-dir"],
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=_store("temp_dir"),
+        help="Directory for temporary files.",
     ),
     click.Option(
-        ["--cache-dir"], type=click.Path(file_okay=False, path_type=Path), default=None, expose_value=False,
-        callback=_store("cache_dir"), help="Directory of the step-result cache.",
+        ["--cache-dir"],
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=_store("cache_dir"),
+        help="Directory of the step-result cache.",
     ),
     click.Option(
-        ["--config"], type=click.Path(dir_okay=False, path_type=Path), default=None, expose_value=False,
-        is_eager=True, callback=_store("config"), help="TOML file of settings (below env and .env).",
+        ["--config"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_store("config"),
+        help="TOML file of settings (below env and .env).",
     ),
     click.Option(
-        ["-q", "--quiet"], is_flag=True, default=None, flag_value=True, expose_value=False,
-        callback=_store("quiet"), help="No progress bars; warnings and errors only.",
+        ["-q", "--quiet"],
+        is_flag=True,
+        default=None,
+        flag_value=True,
+        expose_value=False,
+        callback=_store("quiet"),
+        help="No progress bars; warnings and errors only.",
     ),
 )
 
@@ -84,7 +115,10 @@ def time_options(f: F) -> F:
 
 def no_cache_option(f: F) -> F:
     return click.option(
-        "--no-cache", "no_cache", is_flag=True, default=False,
+        "--no-cache",
+        "no_cache",
+        is_flag=True,
+        default=False,
         help="Neither read nor write the step-result cache for this run.",
     )(f)
 
@@ -92,12 +126,28 @@ def no_cache_option(f: F) -> F:
 def output_format_options(f: F) -> F:
     """--format / --bit-depth / --sample-rate / --clip for written audio."""
     f = click.option(
-        "--clip", type=click.Choice(["rescale", "clamp", "none"]), default=None,
+        "--clip",
+        type=click.Choice(["rescale", "clamp", "none"]),
+        default=None,
         help="Samples beyond full scale: rescale the file (default), clamp them, or keep them (32f only).",
     )(f)
-    f = click.option("--sample-rate", type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Output sample rate (default: the input's).")(f)
-    f = click.option("--bit-depth", type=click.Choice(["16", "24", "32f"]), default=None,
-                     help="Output samples (default: the input's PCM depth, else 16).")(f)
-    return click.option("--format", "output_format", type=click.Choice(["wav", "flac"]), default=None,
-                        help="Output container (default wav).")(f)
+    f = click.option(
+        "--sample-rate",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Output sample rate (default: the input's).",
+    )(f)
+    f = click.option(
+        "--bit-depth",
+        type=click.Choice(["16", "24", "32f"]),
+        default=None,
+        help="Output samples (default: the input's PCM depth, else 16).",
+    )(f)
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["wav", "flac"]),
+        default=None,
+        help="Output container (default wav).",
+    )(f)

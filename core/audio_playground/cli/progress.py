@@ -34,9 +34,13 @@ class ProgressReporter:
             )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(),
-                console=Console(file=self.stream), transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+                transient=False,
             )
             self._progress.start()
         return self._progress
@@ -94,5 +98,11 @@ class ProgressReporter:
             task = self._task(key, label, total)
             self._bar().update(task, completed=index + 1)
         else:
-            self.log.info("chunk done", step=step, file=str(path) if path else None, chunk=index + 1,
-                          of=total, seconds=round(seconds, 3))
+            self.log.info(
+                "chunk done",
+                step=step,
+                file=str(path) if path else None,
+                chunk=index + 1,
+                of=total,
+                seconds=round(seconds, 3),
+            )
