@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audio_playground.hpss",
     "audio_playground.backends",
     "audio_playground.cli.commands",
+    "audio_playground.cli.demo",
 )
 
 
