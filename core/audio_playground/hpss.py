@@ -6,13 +6,13 @@ Runs anywhere in seconds with no plugin and no download: `ap extract hpss song.m
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from audio_playground.engine import crossfade_window
 from audio_playground.hookspecs import hookimpl
 from audio_playground.specs import ChunkPlan, ModelInfo, OptionSpec, SeparatorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STEMS = ("harmonic", "percussive")
 CHUNK_SECONDS = 20.0
@@ -33,6 +33,7 @@ class HpssSeparator:
     any_rate = True
 
     def __init__(self, sample_rate: int = 44100, kernel_size: int = 31, margin: float = 1.0, n_fft: int = 2048):
+        from audio_playground.engine import crossfade_window
         from audio_playground.errors import UsageError
 
         if kernel_size < 1:
@@ -54,12 +55,15 @@ class HpssSeparator:
         return HpssSeparator(sample_rate, self.kernel_size, self.margin, self.n_fft)
 
     def separate(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
         from scipy.ndimage import median_filter
         from scipy.signal import istft, stft
 
         n = chunk.shape[1]
-        nperseg = min(self.n_fft, max(16, 1 << (max(n, 2) - 1).bit_length()))
+        nperseg = self.n_fft
         hop = nperseg // 4
+        if n < nperseg:  # a chunk shorter than one STFT frame: zero-pad it, trim the stems below
+            chunk = np.pad(chunk, ((0, 0), (0, nperseg - n)))
         _, _, spec = stft(chunk, nperseg=nperseg, noverlap=nperseg - hop, boundary="even", padded=True)
         # One mask pair from the channels' mean magnitude keeps the stereo image and halves the filtering.
         mag = np.abs(spec).mean(axis=0).astype(np.float32)
@@ -80,6 +84,8 @@ class HpssSeparator:
 
 def _soft_mask(target: np.ndarray, other: np.ndarray) -> np.ndarray:
     """Wiener-style mask target^2 / (target^2 + other^2); silent bins go to the target evenly (0.5)."""
+    import numpy as np
+
     t2 = target.astype(np.float64) ** 2
     total = t2 + other.astype(np.float64) ** 2
     return np.where(total > 0, t2 / np.where(total > 0, total, 1.0), 0.5).astype(np.float32)
