@@ -1,0 +1,111 @@
+"""The options of `ap extract demucs`, declared once, and their validation into one typed record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audio_playground.errors import UsageError
+from audio_playground.specs import OptionSpec
+
+DEFAULT_MODEL = "htdemucs"
+DEFAULT_STEMS = ("drums", "bass", "other", "vocals")
+KNOWN_MODELS = ("htdemucs", "htdemucs_ft", "htdemucs_6s", "hdemucs_mmi", "mdx", "mdx_extra", "mdx_q", "mdx_extra_q")
+"""The pretrained names demucs publishes, in the order `ap models list` shows them."""
+
+OPTIONS = (
+    OptionSpec(
+        "model",
+        str,
+        DEFAULT_MODEL,
+        "Demucs model: " + ", ".join(KNOWN_MODELS) + "; or a signature or bag name found in --repo.",
+    ),
+    OptionSpec(
+        "repo",
+        Path,
+        None,
+        "Folder of <signature>.th weights and <name>.yaml bags to load from, never the network (offline use).",
+    ),
+    OptionSpec(
+        "shifts",
+        int,
+        1,
+        "Shift trick: run each chunk this many times at random offsets of up to 0.5 s and average (0 = off).",
+    ),
+    OptionSpec("overlap", float, 0.25, "Overlap between chunks, a fraction of the chunk in [0, 1)."),
+    OptionSpec(
+        "segment",
+        float,
+        None,
+        "Chunk length in seconds (default: the model's; HT models accept at most their 7.8 s).",
+    ),
+    OptionSpec(
+        "two_stems",
+        str,
+        None,
+        "Write only STEM and no_STEM (the sum of the other stems), e.g. --two-stems vocals.",
+    ),
+    OptionSpec(
+        "jobs",
+        int,
+        None,
+        "CPU threads torch uses for this model (demucs's -j runs chunks in parallel; here chunks stream in "
+        "order, so N threads work on each chunk). Default: torch's own choice.",
+        flags=("-j",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemucsOptions:
+    """Validated options: every field has its final type, None only where None means "the model's"."""
+
+    model: str = DEFAULT_MODEL
+    repo: Path | None = None
+    shifts: int = 1
+    overlap: float = 0.25
+    segment: float | None = None
+    two_stems: str | None = None
+    jobs: int | None = None
+
+
+def resolve_options(options: Mapping[str, Any]) -> DemucsOptions:
+    """Fill unset (None or missing) options with their defaults and reject values demucs cannot use."""
+    defaults = DemucsOptions()
+
+    def get(name: str) -> Any:
+        value = options.get(name)
+        return getattr(defaults, name) if value is None else value
+
+    model = str(get("model")).strip()
+    if not model:
+        raise UsageError("--model is empty", hint="name a Demucs model, e.g. --model htdemucs")
+    repo = get("repo")
+    shifts = int(get("shifts"))
+    if shifts < 0:
+        raise UsageError(f"--shifts must be >= 0, not {shifts}", hint="use 0 to turn the shift trick off")
+    overlap = float(get("overlap"))
+    if not 0.0 <= overlap < 1.0:
+        raise UsageError(f"--overlap must be in [0, 1), not {overlap:g}", hint="the default is 0.25")
+    segment = get("segment")
+    if segment is not None:
+        segment = float(segment)
+        if segment <= 0:
+            raise UsageError(f"--segment must be > 0 seconds, not {segment:g}", hint="or leave it out")
+    jobs = get("jobs")
+    if jobs is not None:
+        jobs = int(jobs)
+        if jobs < 1:
+            raise UsageError(f"-j/--jobs must be >= 1, not {jobs}", hint="or leave it out for torch's default")
+    two_stems = get("two_stems")
+    return DemucsOptions(
+        model=model,
+        repo=None if repo is None else Path(repo).expanduser(),
+        shifts=shifts,
+        overlap=overlap,
+        segment=segment,
+        two_stems=None if two_stems is None else str(two_stems),
+        jobs=jobs,
+    )

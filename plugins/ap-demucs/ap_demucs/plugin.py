@@ -1,0 +1,48 @@
+"""The ap-demucs plugin: registers the `demucs` separator (PyTorch) with audio-playground.
+
+Discovery imports only this module and the light option/catalogue modules; torch and demucs load when a
+separation starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ap_demucs.models import cache_identity, list_models
+from ap_demucs.options import DEFAULT_STEMS, OPTIONS
+from audio_playground.hookspecs import hookimpl
+from audio_playground.specs import SeparatorSpec
+
+if TYPE_CHECKING:
+    from ap_demucs.separator import DemucsSeparator
+
+HELP = (
+    "Demucs (Meta): drums, bass, other and vocals (htdemucs_6s adds guitar and piano). "
+    "Weights load from the torch hub or Hugging Face caches, or from --repo DIR offline."
+)
+
+
+def load(options: Mapping[str, Any], device: str) -> DemucsSeparator:
+    """SeparatorSpec.load: import torch and demucs now, find the weights and build the separator."""
+    from ap_demucs.separator import load_separator
+
+    return load_separator(options, device)
+
+
+@hookimpl
+def ap_separators() -> list[SeparatorSpec]:
+    return [
+        SeparatorSpec(
+            name="demucs",
+            backend="pytorch",
+            load=load,
+            help=HELP,
+            stems=DEFAULT_STEMS,
+            suffix="demucs",
+            options=OPTIONS,
+            models=list_models,
+            plugin="ap-demucs",
+            cache_identity=cache_identity,
+        )
+    ]
