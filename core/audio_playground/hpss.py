@@ -56,7 +56,6 @@ class HpssSeparator:
 
     def separate(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
-        from scipy.ndimage import median_filter
         from scipy.signal import istft, stft
 
         n = chunk.shape[1]
@@ -68,8 +67,8 @@ class HpssSeparator:
         # One mask pair from the channels' mean magnitude keeps the stereo image and halves the filtering.
         mag = np.abs(spec).mean(axis=0).astype(np.float32)
         k = self.kernel_size
-        harmonic = median_filter(mag, size=(1, k), mode="reflect")
-        percussive = median_filter(mag, size=(k, 1), mode="reflect")
+        harmonic = _median_along_last(mag, k)
+        percussive = _median_along_last(mag.T, k).T
         mask_h = _soft_mask(harmonic, percussive * self.margin)
         mask_p = _soft_mask(percussive, harmonic * self.margin) if self.margin > 1.0 else 1.0 - mask_h
         out = {}
@@ -80,6 +79,24 @@ class HpssSeparator:
                 audio = np.pad(audio, ((0, 0), (0, n - audio.shape[-1])))
             out[stem] = audio.astype(np.float32)
         return out
+
+
+def _median_along_last(values: np.ndarray, size: int, rows: int = 64) -> np.ndarray:
+    """Running median of odd-extended `size` along the last axis, in row blocks to bound memory.
+
+    np.partition over a sliding window view is several times faster than scipy.ndimage.median_filter here.
+    """
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    size = size | 1
+    half = size // 2
+    out = np.empty_like(values)
+    for start in range(0, values.shape[0], rows):
+        block = np.pad(values[start : start + rows], ((0, 0), (half, half)), mode="symmetric")
+        windows = sliding_window_view(block, size, axis=1)
+        out[start : start + rows] = np.partition(windows, half, axis=-1)[..., half]
+    return out
 
 
 def _soft_mask(target: np.ndarray, other: np.ndarray) -> np.ndarray:
