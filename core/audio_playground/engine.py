@@ -296,7 +296,7 @@ def run_separation(
     if getattr(separator, "needs_stats", False):
         with _closing(open_stream()) as stats_stream:
             mean, std = mono_stats(_model_blocks(stats_stream, stats_stream.sample_rate, separator))
-        separator.set_stats(mean, std)  # ty: ignore[call-non-callable, unresolved-attribute]
+        separator.set_stats(mean, std)  # ty: ignore[missing-attribute]
     with _closing(open_stream()) as stream:
         in_rate, in_channels = stream.sample_rate, stream.channels
         out_rate = output_rate or in_rate

@@ -39,17 +39,17 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def ap_sources() -> list[SourceSpec]:  # ty: ignore[empty-body]
+def ap_sources() -> list[SourceSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return the input sources this plugin can open (files now; URLs are a natural extension)."""
 
 
 @hookspec
-def ap_segmenters() -> list[SegmenterSpec]:  # ty: ignore[empty-body]
+def ap_segmenters() -> list[SegmenterSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return segment planners (the core ships "fixed": fixed windows with overlap)."""
 
 
 @hookspec
-def ap_separators() -> list[SeparatorSpec]:  # ty: ignore[empty-body]
+def ap_separators() -> list[SeparatorSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return separators: a model family by name and backend, its stems or prompts, options and loader.
 
     Every distinct name becomes ``ap extract NAME`` (and ``ap extract process-NAME``). Specs sharing a name
@@ -58,12 +58,12 @@ def ap_separators() -> list[SeparatorSpec]:  # ty: ignore[empty-body]
 
 
 @hookspec
-def ap_backends() -> list[BackendSpec]:  # ty: ignore[empty-body]
+def ap_backends() -> list[BackendSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return compute runtimes (pytorch, mlx, ...); availability is detected without importing them."""
 
 
 @hookspec
-def ap_caches() -> list[CacheSpec]:  # ty: ignore[empty-body]
+def ap_caches() -> list[CacheSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return step-result stores. The core runs uncached when no plugin returns one."""
 
 

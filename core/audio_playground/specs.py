@@ -6,6 +6,7 @@ Audio arrays are float32 shaped (channels, frames) everywhere in the core and it
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,7 @@ class OptionSpec:
 
     name: str
     """Python name, e.g. "two_stems"; the flag is derived ("--two-stems") unless given."""
-    type: type = str
+    type: builtins.type[Any] = str
     default: Any = None
     help: str = ""
     choices: tuple[str, ...] | None = None
@@ -144,10 +145,25 @@ class ChunkPlan:
 class Separator(Protocol):
     """A loaded model, ready to separate chunks. Built by SeparatorSpec.load, on first use."""
 
-    sample_rate: int
-    channels: int
-    stems: tuple[str, ...]
-    plan: ChunkPlan
+    @property
+    def sample_rate(self) -> int:
+        """Rate the model works at; the engine resamples to and from it."""
+        ...
+
+    @property
+    def channels(self) -> int:
+        """Channels the model takes; the engine mixes to and from them."""
+        ...
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """Names of the stems `separate` returns."""
+        ...
+
+    @property
+    def plan(self) -> ChunkPlan:
+        """How the engine cuts the stream for this model."""
+        ...
 
     def separate(self, chunk: np.ndarray) -> Mapping[str, np.ndarray]:
         """Separate one (channels, frames) chunk into {stem: (channels, frames)} of the same length."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ class StepRun:
 
 
 @contextmanager
-def step(pm: Any, name: str, inputs: dict[str, Any]) -> Iterator[StepRun]:
+def step(pm: Any, name: str, inputs: dict[str, Any]) -> Generator[StepRun]:
     """Call ap_step_started, then ap_step_finished with the run's result, or ap_step_failed and re-raise."""
     pm.hook.ap_step_started(step=name, inputs=inputs)
     run = StepRun(pm, name)

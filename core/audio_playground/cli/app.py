@@ -118,7 +118,7 @@ def build_cli(pm: PluginManager | None = None) -> RootGroup:
     group = RootGroup(
         "ap",
         callback=root,
-        params=root.__click_params__,  # ty: ignore[unresolved-attribute]
+        params=root.__click_params__,  # ty: ignore[missing-attribute]
         help=root.__doc__,
         context_settings=CONTEXT_SETTINGS,
         pm=pm,

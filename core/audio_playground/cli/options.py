@@ -96,7 +96,7 @@ def global_options(f: F) -> F:
     """Accept the global options on this command too (`ap convert to-wav --log-level DEBUG ...`)."""
     params = getattr(f, "__click_params__", [])
     params.extend(GLOBAL_OPTIONS)
-    f.__click_params__ = params  # ty: ignore[unresolved-attribute]
+    f.__click_params__ = params  # ty: ignore[missing-attribute]
     return f
 
 
