@@ -126,9 +126,7 @@ class PromptedModel(Protocol):
         """Text features for each prompt, in order; each must be usable alone in any later batch."""
         ...
 
-    def generate(
-        self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions
-    ) -> Generation:
+    def generate(self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions) -> Generation:
         """Separate `mixture` once per text feature (a batch), item i's noise drawn from seeds[i]."""
         ...
 
@@ -159,9 +157,7 @@ def parse_prompts(values: Sequence[str] | str | None) -> list[str]:
             if prompt not in prompts:
                 prompts.append(prompt)
     if not prompts:
-        raise UsageError(
-            "no prompt given", hint="describe the sound to extract, e.g. --prompts 'dog barking'"
-        )
+        raise UsageError("no prompt given", hint="describe the sound to extract, e.g. --prompts 'dog barking'")
     return prompts
 
 
@@ -239,8 +235,7 @@ PROMPTED_OPTIONS: tuple[OptionSpec, ...] = (
         "prompt_cache",
         bool,
         True,
-        "Encode each prompt's text once per run and reuse it for every "
-        "chunk (--no-prompt-cache: once per chunk).",
+        "Encode each prompt's text once per run and reuse it for every chunk (--no-prompt-cache: once per chunk).",
         is_flag=True,
         secondary="--no-prompt-cache",
     ),
@@ -259,9 +254,7 @@ PROMPTED_OPTIONS: tuple[OptionSpec, ...] = (
         "Crossfade shape where chunks overlap (default: the config's, cosine).",
         choices=("cosine", "linear"),
     ),
-    OptionSpec(
-        "report", str, None, "Write a JSON run report (counters, seconds per step, peak memory) to this file."
-    ),
+    OptionSpec("report", str, None, "Write a JSON run report (counters, seconds per step, peak memory) to this file."),
     OptionSpec("window_size", float, None, "Same as --chunk-duration (compat).", hidden=True),
     OptionSpec(
         "max_segments",
@@ -355,9 +348,7 @@ class PromptedSettings:
         _stems(self.prompts, self.chain_residuals, self.residuals)
 
     @classmethod
-    def from_options(
-        cls, options: Mapping[str, Any], config: AudioPlaygroundConfig | None = None
-    ) -> PromptedSettings:
+    def from_options(cls, options: Mapping[str, Any], config: AudioPlaygroundConfig | None = None) -> PromptedSettings:
         """Settings from option values by name (None or missing: the default; crossfade: the config's)."""
         crossfade = options.get("crossfade_type")
         if crossfade is None:
@@ -465,12 +456,8 @@ class PromptedSeparator:
                 f"{settings.chunk_overlap} s leaves no audio to advance at {self.sample_rate} Hz",
                 hint="use a longer chunk or a shorter overlap",
             )
-        self.plan = ChunkPlan(
-            frames, frames - overlap, crossfade_window(frames, overlap, settings.crossfade_type)
-        )
-        self.max_frames = (
-            None if settings.max_chunks is None else ((settings.max_chunks - 1) * self.plan.hop + frames)
-        )
+        self.plan = ChunkPlan(frames, frames - overlap, crossfade_window(frames, overlap, settings.crossfade_type))
+        self.max_frames = None if settings.max_chunks is None else ((settings.max_chunks - 1) * self.plan.hop + frames)
         """Model-rate frames the model runs on (--max-segments); an engine may stop reading there."""
         self.text_cache: MutableMapping[str, Any] = {} if text_cache is None else text_cache
         self.counters: dict[str, int] = dict.fromkeys(
@@ -511,9 +498,7 @@ class PromptedSeparator:
             features = self.model.encode_text(group)
             self._timed("encode_text", started)
             if len(features) != len(group):
-                raise_model_error(
-                    self.name, f"encode_text returned {len(features)} features for {len(group)} prompts"
-                )
+                raise_model_error(self.name, f"encode_text returned {len(features)} features for {len(group)} prompts")
             self.counters["text_encodes"] += len(group)
             cache.update(zip(group, features, strict=True))
         return {p: cache[p] for p in self.prompts}
@@ -543,9 +528,7 @@ class PromptedSeparator:
         """Noise seeds from the seed, the chunk's samples and the prompt: reproducible in any order."""
         crc = zlib.crc32(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
         return [
-            int(
-                np.random.SeedSequence([self.settings.seed, crc, zlib.crc32(p.encode())]).generate_state(1)[0]
-            )
+            int(np.random.SeedSequence([self.settings.seed, crc, zlib.crc32(p.encode())]).generate_state(1)[0])
             for p in prompts
         ]
 
@@ -567,10 +550,8 @@ class PromptedSeparator:
         self.counters["chunks"] += 1
         self.counters["frames"] += frames
         features = self._text_features()
-        if self.settings.chain_residuals:
-            out = self._chain(audio, features)
-        else:
-            out = self._parallel(audio, features)
+        run = self._chain if self.settings.chain_residuals else self._parallel
+        out = run(audio, features)
         self._timed("total", started)
         if self.settings.report is not None:
             self.write_report(self.settings.report)
@@ -644,6 +625,7 @@ class PromptedSeparator:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     json.dump(self.report(), handle, indent=2)
                     handle.write("\n")
+                os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is an ordinary file
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -61,9 +61,7 @@ class BandModel:
                 out.append((float(lo), float(lo + 100)))
         return out
 
-    def generate(
-        self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions
-    ) -> Generation:
+    def generate(self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions) -> Generation:
         spectrum, frames = mixture
         freqs = np.fft.rfftfreq(frames, 1 / RATE)
         self.batches.append(len(text))
@@ -89,9 +87,7 @@ def tone_mix(seconds: float = 3.0) -> np.ndarray:
     return (low + mid + high).astype(np.float32)[None, :]
 
 
-def make(
-    prompts: Sequence[str], model: BandModel | None = None, name: str = "", **kwargs: Any
-) -> PromptedSeparator:
+def make(prompts: Sequence[str], model: BandModel | None = None, name: str = "", **kwargs: Any) -> PromptedSeparator:
     kwargs.setdefault("chunk_duration", 1.0)
     kwargs.setdefault("chunk_overlap", 0.25)
     settings = PromptedSettings(prompts=tuple(prompts), **kwargs)
@@ -405,9 +401,7 @@ class BrokenModel(BandModel):
         out = super().encode_text(prompts)
         return out[:-1] if self.broken == "text" else out
 
-    def generate(
-        self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions
-    ) -> Generation:
+    def generate(self, mixture: Any, text: Sequence[Any], seeds: Sequence[int], options: GenerateOptions) -> Generation:
         out = super().generate(mixture, text, seeds, options)
         if self.broken == "generate":
             out.targets.pop()

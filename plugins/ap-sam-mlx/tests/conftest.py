@@ -1,0 +1,51 @@
+"""Shared fixtures: offline Hugging Face in an empty cache, one tiny model folder and its loaded model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audio_playground.plugins import reset_plugin_manager
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test: no network, an empty Hugging Face cache, its own working folder, no stray settings."""
+    from huggingface_hub import constants
+
+    for key in list(os.environ):
+        if key.startswith("AUDIO_PLAYGROUND_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AUDIO_PLAYGROUND_LOAD_PLUGINS", "sam_mlx")
+    monkeypatch.setenv("AUDIO_PLAYGROUND_CACHE_DIR", str(tmp_path / "ap-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    reset_plugin_manager()
+    yield cache
+    reset_plugin_manager()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SAM-Audio folder written by `ap_sam_mlx.testing` (8 kHz codec, one DiT layer)."""
+    from ap_sam_mlx.testing import write_tiny_model
+
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model: Path) -> Any:
+    """The tiny model loaded once as an MlxSamModel (separators over it are cheap to make)."""
+    from ap_sam_mlx.model import load_model
+
+    return load_model(str(tiny_model))
