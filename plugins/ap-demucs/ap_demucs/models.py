@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ap_demucs.options import KNOWN_MODELS, resolve_options
 from audio_playground.errors import ModelError, PluginError, UsageError
@@ -246,10 +247,29 @@ def not_local_error(name: str, cause: str | None = None) -> ModelError:
     )
 
 
+DOWNLOAD_HOSTS = ("huggingface.co", "dl.fbaipublicfiles.com")
+"""Where demucs 4.1 downloads from: the Hugging Face hub first, its legacy file server second."""
+
+
+def resolvable(host: str) -> bool:
+    """True when `host` has an address: a machine with no network fails this at once, before any retry."""
+    import socket
+
+    try:
+        return bool(socket.getaddrinfo(host, 443))
+    except (OSError, UnicodeError):
+        return False
+
+
 def download(name: str) -> None:
     """Fetch a published model into demucs's caches (network); ModelError with a way out when that fails."""
     if offline():
         raise not_local_error(name)
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "")).hostname  # a mirror, when one is set
+    hosts = list(dict.fromkeys(host for host in (endpoint, *DOWNLOAD_HOSTS) if host))
+    if not any(resolvable(host) for host in hosts):
+        # Without this check huggingface_hub retries for half a minute and logs every retry.
+        raise not_local_error(name, f"no network: cannot resolve {' or '.join(hosts)}")
     try:
         from demucs.pretrained import get_model
 

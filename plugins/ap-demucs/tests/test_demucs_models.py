@@ -214,12 +214,34 @@ def test_failed_download_is_one_model_error(monkeypatch: pytest.MonkeyPatch) -> 
         raise OSError("[Errno 101] Network is unreachable")
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(models, "resolvable", lambda host: True)  # DNS works, the download does not
     monkeypatch.setattr(demucs.pretrained, "get_model", unreachable)
     with pytest.raises(ModelError) as caught:
         ensure_local("htdemucs_ft")
     message = str(caught.value)
     assert "downloading them failed (OSError: [Errno 101] Network is unreachable)" in message
     assert "Traceback" not in message
+
+
+def test_no_network_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    asked: list[str] = []
+
+    def no_dns(host: str, port: int) -> list[Any]:  # what getaddrinfo does on a machine with no network
+        asked.append(host)
+        raise socket.gaierror(-2, "Name or service not known")
+
+    assert models.resolvable("localhost")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example:8443")
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(ModelError) as caught:
+        ensure_local("htdemucs")
+    assert asked == ["hf-mirror.example", "huggingface.co", "dl.fbaipublicfiles.com"]
+    assert "downloading them failed (no network: cannot resolve hf-mirror.example or huggingface.co or" in str(
+        caught.value
+    )
 
 
 def test_download_then_load_from_the_cache(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,6 +254,7 @@ def test_download_then_load_from_the_cache(repo: Path, monkeypatch: pytest.Monke
         put_in_torch_hub(repo / "tiny4.th", HTDEMUCS_FILE)
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(models, "resolvable", lambda host: True)
     monkeypatch.setattr(demucs.pretrained, "get_model", fills_the_cache)
     found = ensure_local("htdemucs")
     assert calls == ["htdemucs"] and found.kind == "torch-hub"

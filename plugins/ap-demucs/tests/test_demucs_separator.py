@@ -165,6 +165,19 @@ def test_published_name_loads_from_the_torch_hub_cache(repo: Path, mix: np.ndarr
         np.testing.assert_array_equal(ours[stem], theirs[stem])
 
 
+def test_published_name_loads_from_the_hugging_face_cache(repo: Path, mix: np.ndarray, offline_caches: Path) -> None:
+    from test_demucs_models import put_in_hf_cache
+
+    put_in_hf_cache(offline_caches, "htdemucs_6s", "5c90dfd2", tiny_htdemucs(STEMS_6, seed=2))
+    cached = ap_separators()[0].load({"model": "htdemucs_6s", "shifts": 0}, "cpu")
+    local = load(repo, model="tiny6", shifts=0)  # the same seeded weights, saved as .th
+    assert cached.stems == tuple(STEMS_6)
+    chunk = mix[:, : cached.plan.frames]
+    ours, theirs = cached.separate(chunk), local.separate(chunk)
+    for stem in local.stems:
+        np.testing.assert_array_equal(ours[stem], theirs[stem])
+
+
 def test_quantized_models_need_diffq(repo: Path, tmp_path: Path) -> None:
     package = torch.load(repo / "tiny4.th", weights_only=False)
     package["state"] = {"__quantized": True, "quantized": b""}
