@@ -12,6 +12,8 @@ from audio_playground.cli.app import CONTEXT_SETTINGS, get_app
 from audio_playground.cli.extract import ExtractGroup
 from audio_playground.cli.options import no_cache_option, time_options
 from audio_playground.hookspecs import hookimpl
+from audio_playground.specs import ConvertResult, MergeResult, SegmentResult
+from audio_playground.workflow.outputs import declare_outputs
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 DIR = click.Path(file_okay=False, path_type=Path)
@@ -22,6 +24,7 @@ def convert() -> None:
     """Convert any audio or video input to WAV."""
 
 
+@declare_outputs(ConvertResult)
 @convert.command("to-wav")
 @click.option("--src", required=True, type=FILE, help="Input file: any audio or video PyAV can read.")
 @click.option("--target", required=True, type=FILE, help="WAV file to write (atomically).")
@@ -90,6 +93,7 @@ def segment() -> None:
     """Cut inputs into fixed-length, optionally overlapping segments."""
 
 
+@declare_outputs(SegmentResult)
 @segment.command("split")
 @click.option("--src", required=True, type=FILE, help="Input file: any audio or video PyAV can read.")
 @click.option("--output-dir", required=True, type=DIR, help="Folder for segment-NNN.wav and the metadata.")
@@ -156,6 +160,7 @@ def merge() -> None:
     """Put segments back together."""
 
 
+@declare_outputs(MergeResult)
 @merge.command("concat")
 @click.option("--input-dir", required=True, type=DIR, help="Folder of segments (and segment_metadata.json).")
 @click.option("--target", required=True, type=FILE, help="File to write (atomically).")

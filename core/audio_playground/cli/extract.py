@@ -14,7 +14,8 @@ from audio_playground.cli.options import (
     time_options,
 )
 from audio_playground.errors import APError, ExitStatus, PluginError
-from audio_playground.specs import OptionSpec, SeparatorSpec
+from audio_playground.specs import OptionSpec, SeparateResult, SeparatorSpec
+from audio_playground.workflow.outputs import declare_outputs, mark_unavailable
 
 PROCESS_PREFIX = "process-"
 
@@ -101,13 +102,14 @@ def _missing_plugin_command(cmd_name: str, name: str) -> click.Command:
     def callback(**_: Any) -> None:
         raise PluginError(f"the '{name}' separator is not installed", hint=f"install {KNOWN_PLUGINS[name]}")
 
-    return click.Command(
+    command = click.Command(
         cmd_name,
         callback=callback,
         help=f"Not installed: needs {KNOWN_PLUGINS[name]}.",
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
     )
+    return mark_unavailable(command, f"install {KNOWN_PLUGINS[name]}")
 
 
 def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -> click.Command:
@@ -189,7 +191,7 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
             f"{first.file_suffix}.wav; with several inputs, OUTPUT_DIR/{{track}}/... Stems: {stems}. "
             f"Backends: {backends}."
         )
-    return click.Command(
+    command = click.Command(
         (PROCESS_PREFIX if atomic else "") + name,
         callback=callback,
         params=params,
@@ -197,6 +199,7 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
         short_help=("Atomic: " if atomic else "") + (first.help.split(".")[0] if first.help else name),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
+    return declare_outputs(SeparateResult)(command)
 
 
 def _expand_globs(patterns: tuple[str, ...]) -> list[Path]:
