@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audio_playground.errors import InputError, UsageError
 from audio_playground.specs import SeparateResult, SeparatorSpec
+
+if TYPE_CHECKING:
+    from audio_playground.backends import Choice
+    from audio_playground.caching import CacheSession
 
 MEDIA_SUFFIXES = frozenset(
     [
@@ -84,14 +87,52 @@ def check_template(template: str) -> None:
         raise UsageError(f"--filename {template!r} has no {{stem}}", hint="every stem needs its own file name")
 
 
-@dataclass
 class Loaded:
-    """A separator loaded once and reused for every input of a run."""
+    """A separator chosen for a run and loaded once, on first use: a run served by the cache never loads it."""
 
-    spec: SeparatorSpec
-    separator: Any
-    options: Mapping[str, Any]
-    _by_rate: dict[int, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        spec: SeparatorSpec,
+        separator: Any = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        choice: Choice | None = None,
+        device: str = "auto",
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        """The spec in use: the first candidate until a load falls back to another backend."""
+        self.options: Mapping[str, Any] = dict(options or {})
+        self.choice = choice
+        self.device = device
+        self.warn = warn or (lambda message: None)
+        self._separator = separator
+        self._by_rate: dict[int, Any] = {}
+        self._identity: dict[int, str | None] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self._separator is not None
+
+    @property
+    def separator(self) -> Any:
+        """The loaded model (loading it now, with backend fallback, on first access)."""
+        if self._separator is None:
+            from audio_playground.backends import Choice, load_separator
+
+            choice = self.choice or Choice(self.spec.name, (self.spec,))
+            # The choice's own warnings were given when it was made: only load failures warn here.
+            choice = Choice(choice.name, choice.candidates)
+            self.spec, self._separator = load_separator(choice, self.options, self.device, self.warn)
+        return self._separator
+
+    def identity(self) -> str | None:
+        """The spec's cache identity (model name + weights hash) for these options, computed once per spec."""
+        if self.spec.cache_identity is None:
+            return None
+        if id(self.spec) not in self._identity:
+            self._identity[id(self.spec)] = self.spec.cache_identity(self.options)
+        return self._identity[id(self.spec)]
 
     def for_rate(self, sample_rate: int) -> Any:
         """The separator for an input at `sample_rate` (rate-agnostic separators adapt; others resample)."""
@@ -114,16 +155,25 @@ def load(
     device: str = "auto",
     pm: Any = None,
     warn: Callable[[str], None] | None = None,
+    lazy: bool = False,
 ) -> Loaded:
-    """Choose a backend for separator `name` and load it (falling back, with a warning, when one fails)."""
-    from audio_playground.backends import choose, load_separator
+    """Choose a backend for separator `name` and load it (falling back, with a warning, when one fails).
+
+    With lazy=True the model loads on first use instead (`Loaded.separator`), so that inputs the cache
+    serves never load it.
+    """
+    from audio_playground.backends import choose
     from audio_playground.plugins import get_plugin_manager
 
     pm = pm or get_plugin_manager()
-    options = dict(options or {})
+    warn = warn or (lambda message: None)
     choice = choose(pm, name, backend)
-    spec, separator = load_separator(choice, options, device, warn or (lambda message: None))
-    return Loaded(spec, separator, options)
+    for message in choice.warnings:
+        warn(message)
+    loaded = Loaded(choice.candidates[0], options=options, choice=choice, device=device, warn=warn)
+    if not lazy:
+        _ = loaded.separator
+    return loaded
 
 
 def separate_file(
@@ -141,33 +191,68 @@ def separate_file(
     start_time: float | None = None,
     end_time: float | None = None,
     on_chunk: Callable[[int, int | None, float], None] | None = None,
+    cache: CacheSession | None = None,
 ) -> SeparateResult:
-    """Separate one input into stem files under `output_dir`; all stems appear together, atomically."""
+    """Separate one input into stem files under `output_dir`; all stems appear together, atomically.
+
+    With a cache, a stored result is copied to the stem files without loading the model (cached=True in the
+    result); otherwise each chunk is read from or stored in the cache, so an interrupted run resumes.
+    """
     from contextlib import ExitStack
 
+    from audio_playground import caching
     from audio_playground.audio import AudioWriter, commit_all, default_bit_depth, open_audio, probe
     from audio_playground.engine import run_separation
 
     src = Path(src)
     output_dir = Path(output_dir)
-    info = probe(src)
-    separator = loaded.for_rate(info.sample_rate)
-    depth = bit_depth or default_bit_depth(info)
-    if output_format == "flac" and depth == "32f":
+    if output_format == "flac" and bit_depth == "32f":
         raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
-    rate = sample_rate or info.sample_rate
+    output = {
+        "output_format": output_format,
+        "bit_depth": bit_depth,
+        "sample_rate": sample_rate,
+        "clip": clip,
+        "start_time": start_time,
+        "end_time": end_time,
+    }
     names = {
         "track": track or src.stem,
         "suffix": suffix if suffix is not None else loaded.spec.file_suffix,
         "ext": output_format,
         "model": loaded.model_name,
     }
-    paths = {stem: output_dir / filename.format(stem=stem, **names) for stem in separator.stems}
-    if len(set(paths.values())) != len(paths):
-        raise UsageError(
-            f"--filename {filename!r} gives several stems the same file name",
-            hint="include {stem} in the file name",
-        )
+
+    def stem_paths(stems: Iterable[str]) -> dict[str, Path]:
+        paths = {stem: output_dir / filename.format(stem=stem, **names) for stem in stems}
+        if len(set(paths.values())) != len(paths):
+            raise _same_name(filename)
+        return paths
+
+    entry = caching.separation(cache, loaded, src, output)
+    if entry is not None:
+        placed: set[Path] = set()
+
+        def place(stem: str) -> Path:
+            path = stem_paths([stem])[stem]
+            if path in placed:
+                raise _same_name(filename)
+            placed.add(path)
+            return path
+
+        hit = entry.entry.fetch(place)
+        if hit is not None:
+            return SeparateResult(source=src, output_dir=output_dir, stems=dict(hit.outputs), cached=True)
+    info = probe(src)
+    spec_before = loaded.spec
+    separator = loaded.for_rate(info.sample_rate)
+    if entry is not None and loaded.spec is not spec_before:  # fell back to another backend: another model
+        entry = caching.separation(cache, loaded, src, output)
+    depth = bit_depth or default_bit_depth(info)
+    if output_format == "flac" and depth == "32f":
+        raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
+    rate = sample_rate or info.sample_rate
+    paths = stem_paths(separator.stems)
 
     def open_stream() -> Any:
         return open_audio(src, start=start_time, end=end_time)
@@ -181,14 +266,28 @@ def separate_file(
         }
         run_separation(
             open_stream,
-            separator,
+            separator if entry is None else entry.chunks(separator),
             writers,
             output_rate=rate,
             output_channels=info.channels,
             on_chunk=on_chunk,
         )
         commit_all(writers.values())
+    if entry is not None:
+        entry.store(paths)
     return SeparateResult(source=src, output_dir=output_dir, stems=paths)
+
+
+def _same_name(filename: str) -> UsageError:
+    return UsageError(
+        f"--filename {filename!r} gives several stems the same file name", hint="include {stem} in the file name"
+    )
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def separate(
@@ -200,18 +299,29 @@ def separate(
     device: str = "auto",
     options: Mapping[str, Any] | None = None,
     pm: Any = None,
+    cache: bool = True,
+    warn: Callable[[str], None] | None = None,
     **output: Any,
 ) -> SeparateResult:
     """Separate one file with separator `name`: the written stem paths come back in the result.
 
     `output` takes separate_file's keywords: filename, suffix, output_format, bit_depth, sample_rate, clip,
-    start_time, end_time.
+    start_time, end_time. With cache=True the installed cache plugin (if any, and unless the config says
+    cache = false) serves and keeps results; warnings go to `warn` (default: Python warnings).
     """
     from audio_playground.plugins import get_plugin_manager
     from audio_playground.steps import step
 
     pm = pm or get_plugin_manager()
-    loaded = load(separator, backend=backend, options=options, device=device, pm=pm)
+    warn = warn or _warn
+    session = None
+    if cache:
+        from audio_playground.caching import open_cache
+        from audio_playground.config import load_config
+
+        session = open_cache(pm, load_config(), warn)
+    loaded = load(separator, backend=backend, options=options, device=device, pm=pm, warn=warn, lazy=True)
     with step(pm, "separate", {"src": src, "separator": separator}) as run:
-        run.result = separate_file(loaded, src, output_dir, on_chunk=run.chunk(Path(src)), **output)
+        run.result = separate_file(loaded, src, output_dir, on_chunk=run.chunk(Path(src)), cache=session, **output)
+        run.cached = run.result.cached
     return run.result

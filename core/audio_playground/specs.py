@@ -7,7 +7,7 @@ Audio arrays are float32 shaped (channels, frames) everywhere in the core and it
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -118,6 +118,8 @@ class OptionSpec:
     secondary: str | None = None
     """For boolean flags: the "off" spelling, e.g. "--no-progress"."""
     hidden: bool = False
+    cache_key: bool = True
+    """False for options that cannot change the output (threads, progress, a report path): caches ignore them."""
 
     @property
     def flag(self) -> str:
@@ -237,25 +239,62 @@ class BackendSpec:
 # --------------------------------------------------------------------------- caches
 
 
-class StepCache(Protocol):
-    """A store of step results, keyed by content. See the ap-cache-fs plugin for the reference store."""
+@dataclass(frozen=True)
+class CacheHit:
+    """A complete, verified cache entry copied to its requested places."""
 
-    def fetch(self, key: str, outputs: Mapping[str, Path]) -> bool:
-        """Copy a complete, verified entry's artifacts to `outputs`; False on a miss."""
+    outputs: Mapping[str, Path]
+    """Each output's name -> the file it was copied to."""
+    data: Mapping[str, Any]
+    """The step's result fields stored with the entry (e.g. frames, sample_rate)."""
+
+
+class StepCache(Protocol):
+    """A store of step results, keyed by content. See the ap-cache-fs plugin for the reference store.
+
+    Key material is a dict {"step", "version", "identity", "options", "inputs": {name: path}}; the store turns
+    it into a key, hashing each input file's bytes (never its path). Every write is atomic, the manifest last;
+    an entry without a manifest, or whose artifacts no longer match it, is a miss. Methods may raise OSError:
+    the core then warns and runs the rest of the run uncached.
+    """
+
+    def key(self, material: Mapping[str, Any]) -> str:
+        """The key of a step execution described by `material` (inputs hashed by content)."""
+        ...
+
+    def fetch(self, key: str, place: Callable[[str], Path]) -> CacheHit | None:
+        """Copy a complete, verified entry's artifacts to place(name) for each output; None on a miss.
+
+        `place` is called for every output before anything is written, so it may raise to refuse the hit.
+        Copies appear atomically and never alias the cache's own files.
+        """
         ...
 
     def store(self, key: str, outputs: Mapping[str, Path], manifest: Mapping[str, Any]) -> None:
-        """Store copies of `outputs` under `key`, the manifest written last."""
+        """Store copies of `outputs` (name -> file) under `key`; `manifest` describes the run (TOML-able)."""
+        ...
+
+    def fetch_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        """The float32 arrays stored under `key` (a separated chunk's stems), verified; None on a miss."""
+        ...
+
+    def store_arrays(self, key: str, arrays: Mapping[str, np.ndarray], manifest: Mapping[str, Any]) -> None:
+        """Store `arrays` (name -> array) under `key`, exactly, with `manifest`."""
+        ...
+
+    def discard(self, keys: Iterable[str]) -> None:
+        """Drop the entries under `keys` (missing ones are fine)."""
         ...
 
 
 @dataclass(frozen=True)
 class CacheSpec:
-    """A cache plugin: open(config) -> StepCache, or None when it cannot run (a warning says why)."""
+    """A cache plugin: open(config, warn) -> StepCache, or None when it cannot run (after warn(why))."""
 
     name: str
-    open: Callable[[AudioPlaygroundConfig], StepCache | None]
+    open: Callable[[AudioPlaygroundConfig, Callable[[str], None]], StepCache | None]
     priority: int = 0
+    """Higher wins when several cache plugins are installed."""
 
 
 # --------------------------------------------------------------------------- step results

@@ -64,15 +64,17 @@ def to_wav(
 
     Lossless input kept at its own rate and depth converts sample-exactly.
     """
-    from audio_playground.audio.convert import convert_to_wav
+    from audio_playground import caching
     from audio_playground.steps import step
 
     app = get_app()
-    app.setup()
+    config = app.setup()
+    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress()
     try:
         with step(app.pm, "convert", {"src": src, "target": target}) as run:
-            run.result = convert_to_wav(
+            run.result, run.cached = caching.convert(
+                cache,
                 src,
                 target,
                 sample_rate=sample_rate,
@@ -131,17 +133,19 @@ def split_cmd(
 
     Segments are sample-exact; merge concat puts them back together.
     """
-    from audio_playground.segmenting import split
+    from audio_playground import caching
     from audio_playground.steps import step
 
     app = get_app()
     config = app.setup()
     window = config.window_size if window_size is None else window_size
     hop_overlap = config.overlap if overlap is None else overlap
+    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress()
     try:
         with step(app.pm, "segment", {"src": src, "output_dir": output_dir}) as run:
-            run.result = split(
+            run.result, run.cached = caching.split(
+                cache,
                 src,
                 output_dir,
                 window_size=window,
@@ -171,17 +175,20 @@ def merge() -> None:
     default=None,
     help="Crossfade where segments overlap (default cosine: equal power).",
 )
-def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str | None) -> Any:
+@no_cache_option
+def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str | None, no_cache: bool) -> Any:
     """Place the segments of INPUT_DIR sample-exactly and crossfade their overlaps into TARGET."""
-    from audio_playground.segmenting import concat
+    from audio_playground import caching
     from audio_playground.steps import step
 
     app = get_app()
     config = app.setup()
+    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress()
     try:
         with step(app.pm, "merge", {"input_dir": input_dir, "target": target}) as run:
-            run.result = concat(
+            run.result, run.cached = caching.concat(
+                cache,
                 input_dir,
                 target,
                 pattern=pattern,

@@ -223,7 +223,7 @@ def _run_extract(
     atomic: bool,
     kwargs: dict[str, Any],
 ) -> Any:
-    from audio_playground import api
+    from audio_playground import api, caching
     from audio_playground.cli.app import get_app
     from audio_playground.steps import step
 
@@ -241,6 +241,7 @@ def _run_extract(
     if len(files) > 1 and "{track}" not in template:
         raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
     values = option_values(options, kwargs)
+    # Lazy: the model loads at the first input the cache does not serve.
     loaded = api.load(
         name,
         backend=kwargs["backend"] or config.backend,
@@ -248,7 +249,9 @@ def _run_extract(
         device=config.device,
         pm=app.pm,
         warn=app.warn,
+        lazy=True,
     )
+    cache = None if kwargs["no_cache"] else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress(kwargs["progress"])
     reporter.files(len(files))
     results = []
@@ -270,7 +273,9 @@ def _run_extract(
                         start_time=kwargs["start_time"],
                         end_time=kwargs["end_time"],
                         on_chunk=run.chunk(path),
+                        cache=cache,
                     )
+                    run.cached = run.result.cached
                 results.append(run.result)
             except APError as exc:
                 if len(files) == 1:
