@@ -39,7 +39,8 @@ OPTIONS = (
         "segment",
         float,
         None,
-        "Chunk length in seconds (default: the model's; HT models accept at most their 7.8 s).",
+        "Chunk length in seconds (default: the model's; HT models accept at most their 7.8 s, and with "
+        "--shifts their chunks leave 0.5 s of that window for the shift).",
     ),
     OptionSpec(
         "two_stems",

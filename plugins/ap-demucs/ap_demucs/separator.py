@@ -224,10 +224,17 @@ class DemucsSeparator:
             mean, std = self.mean, self.std
         scale = std + EPS
         rng = np.random.default_rng([self.options.shifts, zlib.crc32(audio.tobytes())])
-        with self._threads(), torch.inference_mode():
-            mix = (torch.from_numpy(audio).to(self.device) - mean) / scale
-            estimate = self._combine(mix, rng) * scale + mean
-            out = estimate.to("cpu").numpy()
+        try:
+            with self._threads(), torch.inference_mode():
+                mix = (torch.from_numpy(audio).to(self.device) - mean) / scale
+                estimate = self._combine(mix, rng) * scale + mean
+                out = estimate.to("cpu").numpy()
+        except RuntimeError as exc:  # out of memory, device errors: one line, not a torch traceback
+            cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(
+                f"Demucs model {self.name} failed on a {audio.shape[1]}-frame chunk on {self.device} ({cause})",
+                hint="try a shorter --segment, or --device cpu",
+            ) from exc
         if self.options.two_stems is None:
             return {stem: out[k] for k, stem in enumerate(self.sources)}
         k = self.sources.index(self.options.two_stems)

@@ -288,6 +288,16 @@ def test_short_and_long_chunks(repo: Path, mix: np.ndarray) -> None:
         separator.separate(mix[:1])
 
 
+def test_torch_failures_are_one_model_error(repo: Path, mix: np.ndarray) -> None:
+    separator = load(repo, model="tiny4", shifts=0)
+    separator.device = "meta"  # the model stays on the cpu: torch refuses to mix the two
+    with pytest.raises(ModelError) as caught:
+        separator.separate(mix[:, : separator.plan.frames])
+    message = str(caught.value)
+    assert message.startswith("Demucs model tiny4 failed on a 88200-frame chunk on meta (")
+    assert "\n" not in message and message.endswith("try a shorter --segment, or --device cpu.")
+
+
 def test_shift_trick_is_the_model_on_the_shifted_chunk(repo: Path, mix: np.ndarray) -> None:
     from demucs.apply import apply_model
 
