@@ -67,6 +67,8 @@ class App:
             show = config.progress if enabled is None else enabled
             self.reporter = ProgressReporter(self.log, bars=show and not config.quiet)
             self.pm.register(self.reporter, name="ap-progress")
+            # unregister when the run ends, so a later run in the same process can register its own
+            self._ctx.call_on_close(lambda: self.pm.unregister(name="ap-progress"))
         return self.reporter
 
 
