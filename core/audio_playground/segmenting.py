@@ -38,9 +38,7 @@ _BLOCK = 65536
 # --------------------------------------------------------------------------- planning
 
 
-def window_frames(
-    sample_rate: int, window_s: float, overlap_s: float, max_segments: int | None
-) -> tuple[int, int]:
+def window_frames(sample_rate: int, window_s: float, overlap_s: float, max_segments: int | None) -> tuple[int, int]:
     """Validate segmenting options; return (window, overlap) in frames at `sample_rate`."""
     if not window_s > 0:
         raise UsageError(f"window size {window_s:g} s is not positive", hint="use --window-size above 0")
@@ -59,9 +57,7 @@ def window_frames(
             hint="use an --overlap smaller than --window-size",
         )
     if max_segments is not None and max_segments < 1:
-        raise UsageError(
-            f"max segments {max_segments} is below 1", hint="use --max-segments 1 or more, or omit it"
-        )
+        raise UsageError(f"max segments {max_segments} is below 1", hint="use --max-segments 1 or more, or omit it")
     return window, overlap
 
 
@@ -169,8 +165,6 @@ def split(
         try:
             for block in stream:
                 n = block.shape[1]
-                if n == 0:
-                    continue
                 if finished:
                     truncated = True  # the input goes on past the last segment allowed
                     break
@@ -181,9 +175,7 @@ def split(
                 for index, writer in list(active.items()):
                     seg_start = index * hop
                     seg_end = seg_start + window
-                    lo, hi = max(seg_start, pos) - pos, min(seg_end, end) - pos
-                    if hi > lo:
-                        writer.write(block[:, lo:hi])
+                    writer.write(block[:, max(seg_start, pos) - pos : min(seg_end, end) - pos])
                     if seg_end <= end:
                         written.append((Segment(index, seg_start, window), writer.commit()))
                         del active[index]
@@ -328,9 +320,7 @@ def _plan_merge(input_dir: Path, files: list[Path]) -> tuple[list[_Placed], int,
                 hint="merge only segments of one rate and channel count (convert them first)",
             )
         if info.frames is None:  # pragma: no cover - only a container that reports no duration at all
-            raise UsageError(
-                "length unknown", path=f, hint="convert the segment to WAV or FLAC before merging"
-            )
+            raise UsageError("length unknown", path=f, hint="convert the segment to WAV or FLAC before merging")
     rate = first.sample_rate
     frames = [int(info.frames or 0) for info in infos]
     meta_path = input_dir / METADATA_NAME
@@ -389,8 +379,32 @@ class _SegmentReader:
             need -= take.shape[1]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
+    def skip(self, n: int) -> None:
+        """Read and drop `n` frames."""
+        while n > 0:
+            step = min(n, _BLOCK)
+            self.read(step)
+            n -= step
+
     def close(self) -> None:
         self._stream.close()
+
+
+def crossfade_span(prev_start: int, prev_end: int, start: int, pos: int) -> tuple[int, int]:
+    """Where the crossfade from the previous segment into one starting at `start` goes: (begin, length).
+
+    It is as long as the overlap, but no longer than the distance between the two starts, so that at most
+    two segments ever blend (overlaps above half a window stack three deep otherwise); a shorter crossfade
+    sits in the middle of the overlap, away from both segments' edges. `pos` is where the output is: a
+    crossfade never starts before it.
+    """
+    overlap = prev_end - start
+    length = min(overlap, start - prev_start)
+    begin = start + (overlap - length) // 2
+    if begin < pos:
+        begin = pos
+        length = min(length, prev_end - pos)
+    return begin, length
 
 
 def crossfade_weights(kind: str, length: int, offset: int, count: int) -> np.ndarray:
@@ -418,8 +432,9 @@ def concat(
     """Merge the segments in `input_dir` into `target`, crossfading where they overlap.
 
     With segment_metadata.json each segment goes back to its start frame; without it, segments follow each
-    other in natural name order. Where segments do not overlap the output is a bit-exact copy. At most two
-    segments are open at a time. on_progress(done_seconds, total_seconds) follows the output written.
+    other in natural name order. Where segments do not overlap the output is a bit-exact copy; each overlap
+    is crossfaded (see crossfade_span for overlaps longer than half a window), so at most two segments are
+    open at a time. on_progress(done_seconds, total_seconds) follows the output written.
     """
     from audio_playground.audio.writer import AudioWriter, default_bit_depth
 
@@ -433,17 +448,11 @@ def concat(
     target_path = Path(target)
     target_abs = target_path.resolve()
     files = sorted(
-        (
-            p
-            for p in directory.glob(pattern)
-            if p.is_file() and p.resolve() != target_abs and p.suffix != ".json"
-        ),
+        (p for p in directory.glob(pattern) if p.is_file() and p.resolve() != target_abs and p.suffix != ".json"),
         key=_natural_key,
     )
     if not files:
-        raise InputError(
-            f"no files match {pattern!r}", path=directory, hint="check --input-dir and --pattern"
-        )
+        raise InputError(f"no files match {pattern!r}", path=directory, hint="check --input-dir and --pattern")
     placed, rate, channels, first = _plan_merge(directory, files)
     depth: BitDepth = default_bit_depth(first)
     fmt = "flac" if target_path.suffix.lower() == ".flac" else "wav"
@@ -492,35 +501,27 @@ def concat(
         current: _SegmentReader | None = None
         try:
             for seg in placed:
-                if current is not None:
-                    stop = min(current.placed.end, seg.start)
-                    if seg.start < pos:
-                        raise UsageError(
-                            "overlaps two segments before it at once",
-                            path=seg.path,
-                            hint="merge segments whose overlaps do not stack",
-                        )
-                    copy(current, stop - pos)
-                    pos = stop
-                    if seg.start >= current.placed.end:
-                        current.close()
-                        current = None
+                if current is not None and seg.start >= current.placed.end:
+                    copy(current, current.placed.end - pos)
+                    pos = current.placed.end
+                    current.close()
+                    current = None
                 if current is None:
                     silence(seg.start - pos)
                     pos = seg.start
                     current = _SegmentReader(seg, channels)
                     continue
-                incoming = _SegmentReader(seg, channels)
-                length = current.placed.end - seg.start
+                begin, length = crossfade_span(current.placed.start, current.placed.end, seg.start, pos)
+                copy(current, begin - pos)
+                outgoing, current = current, _SegmentReader(seg, channels)
                 try:
-                    crossfade(current, incoming, length)
+                    current.skip(begin - seg.start)
+                    crossfade(outgoing, current, length)
                 finally:
-                    current.close()
-                current = incoming
-                pos += length
-            if current is not None:
-                copy(current, current.placed.end - pos)
-                pos = current.placed.end
+                    outgoing.close()
+                pos = begin + length
+            assert current is not None
+            copy(current, current.placed.end - pos)
         finally:
             if current is not None:
                 current.close()

@@ -7,7 +7,6 @@ float32 (channels, frames) blocks and never hold more than a block or two of the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 DECODE_HINT = (
-    "not an audio or video file PyAV/libsndfile can read; check the file or convert it with "
-    "`ffmpeg -i FILE out.wav`"
+    "not an audio or video file PyAV/libsndfile can read; check the file or convert it with `ffmpeg -i FILE out.wav`"
 )
 
 # libsndfile containers we decode with soundfile; anything else (mp3 included) goes through PyAV.
@@ -29,34 +27,39 @@ SOUNDFILE_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "AI
 # Integer PCM subtypes: read as left-justified int32 and scaled by 2**-31, which is exact in float32.
 PCM_SUBTYPES = frozenset({"PCM_16", "PCM_24", "PCM_32", "PCM_S8", "PCM_U8"})
 LOSSLESS_SUBTYPES = PCM_SUBTYPES | {"FLOAT", "DOUBLE"}
+# File signatures of those containers. Anything else skips libsndfile: its mp3 decoder (libmpg123) writes
+# warnings to stderr, and PyAV reads mp3 better anyway.
+SOUNDFILE_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"riff", b"fLaC", b"OggS", b"FORM", b"caff", b".snd")
 
 # Decode this much before a PyAV seek target so codecs with inter-frame state (mp3's bit reservoir,
 # AAC's overlapped transform) are warm by the first kept sample.
 AV_PREROLL_S = 0.2
 
 
-def _check_path(path: str | Path) -> Path:
+def _check_path(path: str | Path) -> tuple[Path, bytes]:
+    """The path, checked to be a readable, non-empty file, and its first four bytes."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such file", path=p, hint="check the path")
     if p.is_dir():
         raise InputError("is a directory", path=p, hint="pass an audio or video file, not a directory")
     try:
-        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(4)
     except OSError as exc:
         raise InputError(
-            f"cannot read ({exc.strerror})", path=p, hint="check the file's permissions"
+            f"cannot read ({exc.strerror or exc})", path=p, hint="check that it is a regular file you may read"
         ) from exc
-    if size == 0:
+    if not head:
         raise DecodeError("empty file (0 bytes)", path=p, hint=DECODE_HINT)
-    if not os.access(p, os.R_OK):
-        raise InputError("permission denied", path=p, hint="check the file's permissions")
-    return p
+    return p, head
 
 
-def _probe_soundfile(path: Path) -> AudioInfo | None:
+def _probe_soundfile(path: Path, head: bytes) -> AudioInfo | None:
     import soundfile as sf
 
+    if head not in SOUNDFILE_MAGIC:
+        return None
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError):
@@ -87,8 +90,10 @@ def _av_open(path: Path) -> Any:
 
 
 def _cause(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text).split(":")[0].strip().rstrip(".")
+    """A short cause from a PyAV or libsndfile error: its message without the file name."""
+    text = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
+    text = str(text).strip().removeprefix("Error : ").removeprefix("Error: ")
+    return text.split(": '")[0].strip().rstrip(".") or type(exc).__name__
 
 
 def _audio_stream(container: Any, path: Path) -> Any:
@@ -99,11 +104,10 @@ def _audio_stream(container: Any, path: Path) -> Any:
 
 
 def _av_duration(container: Any, stream: Any) -> float:
+    """Seconds the container says the stream lasts (an estimate for lossy codecs; 0.0 when unknown)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / 1_000_000
-    return 0.0
+    return (container.duration or 0) / 1_000_000
 
 
 def _container_name(names: str, path: Path) -> str:
@@ -148,8 +152,8 @@ def _probe_av(path: Path) -> AudioInfo:
 
 def probe(path: str | Path) -> AudioInfo:
     """Learn an input's rate, channels, length and codec without decoding it (PyAV decodes one frame)."""
-    p = _check_path(path)
-    info = _probe_soundfile(p)
+    p, head = _check_path(path)
+    info = _probe_soundfile(p, head)
     if info is not None:
         return info
     return _probe_av(p)
@@ -247,9 +251,7 @@ class _Stream:
             raise ValueError("I/O operation on a closed audio stream")
         info = self.info
         mix_first = self.channels < info.channels
-        resampler = Resampler(
-            info.sample_rate, self.sample_rate, self.channels if mix_first else info.channels
-        )
+        resampler = Resampler(info.sample_rate, self.sample_rate, self.channels if mix_first else info.channels)
         remaining = self.frames
         pending: np.ndarray | None = None
 
@@ -301,8 +303,8 @@ class SoundFileStream(_Stream):
         super().__init__(info, start_frame, end, **kwargs)
         try:
             self._file = sf.SoundFile(info.path)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DecodeError(f"cannot open ({exc})", path=info.path, hint=DECODE_HINT) from exc
+        except (sf.LibsndfileError, RuntimeError) as exc:  # pragma: no cover - replaced since the probe
+            raise DecodeError(f"cannot open ({_cause(exc)})", path=info.path, hint=DECODE_HINT) from exc
 
     def _exact_length(self) -> bool:
         return True
@@ -318,20 +320,29 @@ class SoundFileStream(_Stream):
         assert end is not None
         remaining = end - self._start_frame
         try:
-            if f.seekable():
-                f.seek(self._start_frame)
+            f.seek(self._start_frame)
             while remaining > 0:
                 n = min(self.block_frames, remaining)
                 data = f.read(n, dtype="int32" if pcm else "float32", always_2d=True)
                 if len(data) == 0:
-                    break
+                    done = end - self._start_frame - remaining
+                    raise DecodeError(
+                        f"the audio ends after {self._start_frame + done} of {end} frames",
+                        path=self.info.path,
+                        hint="the file looks truncated; re-create or re-download it",
+                    )
                 remaining -= len(data)
                 block = np.ascontiguousarray(data.T, dtype=np.float32)
                 if pcm:
                     block *= scale
                 yield block
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DecodeError(f"cannot decode audio ({exc})", path=self.info.path, hint=DECODE_HINT) from exc
+            done = end - self._start_frame - remaining
+            raise DecodeError(
+                f"cannot decode audio after frame {self._start_frame + done} ({_cause(exc)})",
+                path=self.info.path,
+                hint="the file looks truncated or damaged; re-create or re-download it",
+            ) from exc
 
     def close(self) -> None:
         super().close()
@@ -451,8 +462,10 @@ class AVStream(_Stream):
             target = max(self._start_frame / sr - AV_PREROLL_S, 0.0)
             try:
                 container.seek(int(target / tb) + origin, stream=stream, backward=True)
-            except av.error.FFmpegError:
+            except av.error.FFmpegError:  # pragma: no cover - unseekable input: decode from the start
                 return
+        # The probe decoded the first packet, so errors here are damage further in: skip a damaged packet
+        # (as FFmpeg does) and stop at a damaged or truncated container, keeping what decoded.
         decoded_any = False
         packets = container.demux(stream)
         while True:
@@ -460,27 +473,19 @@ class AVStream(_Stream):
                 packet = next(packets)
             except StopIteration:
                 break
-            except av.error.FFmpegError as exc:
-                if not decoded_any:
-                    raise DecodeError(
-                        f"cannot read the stream ({_cause(exc)})", path=path, hint=DECODE_HINT
-                    ) from exc
-                break  # a truncated or damaged tail: keep what decoded
+            except av.error.FFmpegError:  # pragma: no cover - container damage the demuxer cannot skip
+                break
             try:
                 frames = packet.decode()
-            except av.error.FFmpegError as exc:
-                if not decoded_any:
-                    raise DecodeError(
-                        f"cannot decode audio ({_cause(exc)})", path=path, hint=DECODE_HINT
-                    ) from exc
-                continue  # one damaged packet: skip it as FFmpeg does
+            except av.error.FFmpegError:
+                continue
             for frame in frames:
                 if pos is None:
-                    if frame.pts is None:
+                    if frame.pts is None:  # pragma: no cover - demuxers without timestamps
                         return
                     pos = round(float((frame.pts - origin) * tb) * sr)
                 arr = _frame_to_float(frame, self.info.channels)
-                if arr.shape[0] != self.info.channels:
+                if arr.shape[0] != self.info.channels:  # pragma: no cover - streams that change layout
                     raise DecodeError(
                         f"the channel count changes mid-stream ({self.info.channels} -> {arr.shape[0]})",
                         path=path,
@@ -489,7 +494,7 @@ class AVStream(_Stream):
                 decoded_any = True
                 yield pos, arr
                 pos += arr.shape[1]
-        if not decoded_any and not seek:
+        if not decoded_any and not seek:  # pragma: no cover - the probe decoded a frame of this file
             raise DecodeError("no decodable audio in the file", path=path, hint=DECODE_HINT)
 
     def close(self) -> None:
@@ -513,8 +518,8 @@ def open_audio(
     `frames` of the stream is exact for libsndfile inputs (the window's frames, resampled and rounded) and
     None for PyAV inputs, whose length is known only once decoded.
     """
-    p = _check_path(path)
-    info = _probe_soundfile(p)
+    p, head = _check_path(path)
+    info = _probe_soundfile(p, head)
     exact = info is not None
     if info is None:
         info = _probe_av(p)
