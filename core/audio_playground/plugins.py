@@ -25,6 +25,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audio_playground.backends",
     "audio_playground.cli.commands",
     "audio_playground.cli.demo",
+    "audio_playground.workflow.cli",
 )
 
 
