@@ -31,6 +31,7 @@ ProgressCallback = Callable[[float, float | None], None]
 
 METADATA_NAME = "segment_metadata.json"
 SEGMENT_TEMPLATE = "segment-{index:03d}.wav"
+_SEGMENT_NAME = re.compile(r"segment-\d{3,}\.wav")
 CROSSFADE_TYPES = ("cosine", "linear")
 _BLOCK = 65536
 
@@ -122,6 +123,13 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+def _remove_stale_segments(out: Path, keep: set[str]) -> None:
+    """Delete segment-NNN.wav files an earlier, longer split left in `out`: they would mix into a merge."""
+    for path in out.iterdir():
+        if _SEGMENT_NAME.fullmatch(path.name) and path.name not in keep:
+            path.unlink(missing_ok=True)
+
+
 def split(
     src: str | Path,
     output_dir: str | Path,
@@ -136,6 +144,8 @@ def split(
     Segments keep the input's rate, channels and bit depth (lossy input: 16-bit). Each file appears
     atomically as it completes; segment_metadata.json is written last, so its presence means a finished
     split. With max_segments the input after the last segment is not written and "truncated" is true.
+    segment-NNN.wav files of an earlier split into the same directory that this one did not rewrite are
+    deleted before the metadata is written (other files there are left alone).
     on_progress(done_seconds, total_seconds) follows the input read.
     """
     from audio_playground.audio.source import open_audio
@@ -224,6 +234,7 @@ def split(
                 for seg, path in written
             ],
         }
+    _remove_stale_segments(out, {path.name for _, path in written})
     meta_path = out / METADATA_NAME
     _write_json_atomic(meta_path, metadata)
     return SegmentResult(output_dir=out, metadata=meta_path, segments=tuple(path for _, path in written))

@@ -10,7 +10,7 @@ import pytest
 
 from audio_playground.audio import open_audio, probe
 from audio_playground.audio.convert import convert_to_wav
-from audio_playground.errors import APError, DecodeError, ExitStatus, InputError, OutputError
+from audio_playground.errors import APError, DecodeError, ExitStatus, InputError, OutputError, UsageError
 from tests.core.media import pcm_ints, tone, write_lossy, write_pcm, write_video_only
 
 
@@ -160,6 +160,10 @@ def test_start_past_the_real_end_of_a_truncated_mp3(tmp_path: Path) -> None:
     # The header still promises 2 s; from 1.5 s on there is nothing to decode.
     with open_audio(cut, start=1.5) as stream:
         assert [block.shape[1] for block in stream] == []
+    with pytest.raises(UsageError, match="beyond the end of the decoded audio") as err:
+        convert_to_wav(cut, tmp_path / "out" / "late.wav", start_time=1.5)
+    assert str(cut) in str(err.value)
+    assert nothing_written(tmp_path / "out")
 
 
 def test_file_truncated_after_opening(tmp_path: Path) -> None:

@@ -426,3 +426,18 @@ def test_float_segments_into_flac_become_24_bit(tmp_path: Path) -> None:
     sf.write(str(d / "segment-000.wav"), np.full((10, 1), 0.5, np.float32), 8000, subtype="FLOAT")
     result = concat(d, tmp_path / "m.flac")
     assert sf.info(str(result.target)).subtype == "PCM_24"
+
+
+def test_a_shorter_split_removes_stale_segments(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    long_src = write_pcm(tmp_path / "long.wav", pcm_ints(1, 5000, 16), 1000, 16)
+    short_ints = pcm_ints(1, 2500, 16, seed=9)
+    short_src = write_pcm(tmp_path / "short.wav", short_ints, 1000, 16)
+    split(long_src, out, window_size=1.0)
+    (out / "segment-000-bass.wav").write_bytes((out / "segment-000.wav").read_bytes())
+    (out / "notes.txt").write_text("mine")
+    result = split(short_src, out, window_size=1.0)
+    assert sorted(p.name for p in out.glob("segment-???.wav")) == [p.name for p in result.segments]
+    assert (out / "segment-000-bass.wav").exists() and (out / "notes.txt").exists()
+    merged = concat(out, tmp_path / "m.wav", pattern="segment-???.wav")
+    assert np.array_equal(read_pcm(merged.target, 16), short_ints)

@@ -43,9 +43,7 @@ def convert_to_wav(
             "the target is the source file", path=target_path, hint="write the converted file to another path"
         )
     fmt = "flac" if target_path.suffix.lower() == ".flac" else "wav"
-    with open_audio(
-        src_path, start=start_time, end=end_time, sample_rate=sample_rate, channels=channels
-    ) as stream:
+    with open_audio(src_path, start=start_time, end=end_time, sample_rate=sample_rate, channels=channels) as stream:
         info = stream.info
         depth: BitDepth = bit_depth or default_bit_depth(info)
         if bit_depth is None and fmt == "flac" and depth == "32f":
@@ -70,6 +68,13 @@ def convert_to_wav(
                 writer.write(block)
                 if on_progress is not None:
                     on_progress(writer.frames / rate, total)
+            if writer.frames == 0 and start_time:
+                # A lossy file's length is an estimate: the start passed the check but not the real end.
+                raise UsageError(
+                    f"start time {start_time:g} s is beyond the end of the decoded audio",
+                    path=src_path,
+                    hint="use a start time inside the input",
+                )
             writer.commit()
             frames = writer.frames
     return ConvertResult(target=target_path, sample_rate=rate, channels=stream.channels, frames=frames)
