@@ -140,13 +140,9 @@ class AudioWriter:
         if self.format not in FORMATS:
             raise UsageError(f"unknown output format {self.format!r}", path=self.path, hint="use wav or flac")
         if self.bit_depth not in SUBTYPES:
-            raise UsageError(
-                f"unknown bit depth {self.bit_depth!r}", path=self.path, hint="use one of 16, 24, 32f"
-            )
+            raise UsageError(f"unknown bit depth {self.bit_depth!r}", path=self.path, hint="use one of 16, 24, 32f")
         if self.clip not in get_args(ClipMode):
-            raise UsageError(
-                f"unknown clip mode {self.clip!r}", path=self.path, hint="use one of rescale, clamp, none"
-            )
+            raise UsageError(f"unknown clip mode {self.clip!r}", path=self.path, hint="use one of rescale, clamp, none")
         if self.format == "flac" and self.bit_depth == "32f":
             raise UsageError(
                 "FLAC stores 16 or 24-bit integer samples, not 32-bit float",
