@@ -39,6 +39,10 @@ class _Unknown:
 UNKNOWN: Any = _Unknown()
 
 
+class Placeholder(str):
+    """In a dry run, an output known only once its step has run, shown as <step.key>."""
+
+
 class _RefError(ValueError):
     """A reference that cannot be resolved, with what to do about it."""
 
@@ -455,7 +459,7 @@ class WorkflowRunner:
                     value = self._resolve(args[key], inner)
                     if value is not None:
                         return value
-        return f"<{ref.step}.{'.'.join(ref.output)}>"
+        return Placeholder(f"<{ref.step}.{'.'.join(ref.output)}>")
 
     def _invoke(self, target: Target, argv: Sequence[str]) -> Any:
         with target.command.make_context(target.names[-1], list(argv), parent=target.parent) as ctx:
@@ -503,6 +507,8 @@ def _tokens(spec: ArgSpec, value: Any, check: click.Command | None) -> list[str]
     param = spec.param
     if value is None:
         return []
+    if isinstance(value, Placeholder) and isinstance(param, click.Option) and (param.is_flag or param.count):
+        return [str(spec.flag), value]
     if isinstance(param, click.Option) and param.is_flag and not param.count:
         if value is UNKNOWN:
             return []

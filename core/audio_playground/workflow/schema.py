@@ -168,7 +168,9 @@ def load_workflow(path: str | Path) -> Workflow:
 
 
 def _schema_error(exc: ValidationError, data: dict[str, Any], path: Path, node: Any) -> UsageError:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key also makes the right one missing: name the misspelling
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(error["loc"])
     subject = _subject(loc, data)
     if error["type"] == "missing":
