@@ -251,7 +251,7 @@ steps:
         ("  - name: m\n    command: merge concat\n    args: {target: t.wav}\n", "merge concat needs arg 'input-dir'"),
         ("  - name: m\n    command: merge concat\n", "wf.yaml:18: step 'm': merge concat needs arg 'input-dir'"),
         ("  - name: x\n    command: convert to-mp3\n", "wf.yaml:19: step 'x': unknown command 'convert to-mp3'"),
-        ("  - name: x\n    command: covert to-wav\n", "did you mean 'convert'?"),
+        ("  - name: x\n    command: covert to-wav\n", "unknown command 'covert'. maybe 'convert'."),
         ("  - name: x\n    command: zzz\n", "commands here: config, convert, "),
         ("  - name: x\n    command: convert\n", "'convert' is a group. name one of: to-wav"),
         ("  - name: x\n    command: config show more\n", "'config show' has no subcommand 'more'"),

@@ -317,7 +317,7 @@ class WorkflowRunner:
             if found is None:
                 known = command.list_commands(ctx)
                 close = difflib.get_close_matches(name, known, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"commands here: {', '.join(known)}"
+                hint = f"maybe {close[0]!r}" if close else f"commands here: {', '.join(known)}"
                 shown = " ".join(names[: depth + 1])
                 raise self.workflow.error(loc, f"step {step.name!r}: unknown command {shown!r}", hint)
             command = found
@@ -499,7 +499,7 @@ def _unknown_arg_hint(key: str, target: Target) -> str:
         return f"{key} is a global option: give it to ap itself (ap --{key} ... run ...)"
     close = difflib.get_close_matches(key, list(target.args), n=1)
     known = ", ".join(target.args)
-    return f"did you mean {close[0]!r}? ({target.display} takes: {known})" if close else f"it takes: {known}"
+    return f"maybe {close[0]!r} ({target.display} takes: {known})" if close else f"it takes: {known}"
 
 
 def _tokens(spec: ArgSpec, value: Any, check: click.Command | None) -> list[str]:
