@@ -34,10 +34,10 @@ class RepoPlugin:
     """The folder that holds the plugin's package (put on sys.path to import it from source)."""
 
 
-def repository_plugins(plugins_dir: Path = PLUGINS_DIR) -> list[RepoPlugin]:
+def repository_plugins(plugins_dir: Path | None = None) -> list[RepoPlugin]:
     """Every `audio_playground` entry point declared by plugins/*/pyproject.toml, sorted by distribution."""
     found: list[RepoPlugin] = []
-    for pyproject in sorted(plugins_dir.glob("*/pyproject.toml")):
+    for pyproject in sorted((plugins_dir or PLUGINS_DIR).glob("*/pyproject.toml")):
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
         entry_points = project.get("entry-points", {}).get("audio_playground", {})
         for name, target in sorted(entry_points.items()):
@@ -59,7 +59,7 @@ def add_repository_plugins(pm: Any, strict: bool = True) -> dict[str, str]:
     With `strict`, a plugin that fails to import raises instead: the documentation must not silently lose
     a plugin's commands.
     """
-    loaded = {record.name for record in pm.records}
+    loaded = {record.name for record in pm.records if record.error is None}  # a failed entry point: try source
     failures: dict[str, str] = {}
     for plugin in repository_plugins():
         if plugin.name in loaded or pm.has_plugin(plugin.name):
