@@ -156,6 +156,46 @@ def test_a_failing_input_stops_alone_and_a_rerun_finishes(ap, wf, tmp_path: Path
     assert Path("out/b/merged.wav").exists()
 
 
+def test_a_rerun_after_a_failure_takes_finished_steps_from_the_cache(wf, tmp_path: Path) -> None:
+    from audio_playground.specs import CacheSpec
+    from audio_playground.workflow.runner import run_workflow
+    from tests.core.test_caching import DirCache
+
+    class Cached:
+        def __init__(self, store: DirCache) -> None:
+            self.store = store
+            self.finished: list[tuple[str, bool]] = []
+
+        @hookimpl
+        def ap_caches(self) -> list[CacheSpec]:
+            return [CacheSpec("test", lambda config, warn: self.store)]
+
+        @hookimpl
+        def ap_step_finished(self, step: str, result: Any, seconds: float, cached: bool) -> None:
+            self.finished.append((step, cached))
+
+    pm = build_plugin_manager(load_entry_points=False)
+    plugin = Cached(DirCache(tmp_path / "store"))
+    pm.register(plugin)
+    folder = tmp_path / "in"
+    short_wav(folder / "a.wav")
+    (folder / "b.wav").write_text("not audio")
+    path = wf(CLI_MD_EXAMPLE.replace("out: out", "out: out/${input.stem}"))
+    assert [run.ok for run in run_workflow(path, [folder], pm=pm)] == [True, False]
+    assert plugin.finished == [("convert", False), ("segment", False), ("merge", False)]
+    plugin.finished.clear()
+    short_wav(folder / "b.wav", seed=1)
+    assert [run.ok for run in run_workflow(path, [folder], pm=pm)] == [True, True]
+    assert plugin.finished == [
+        ("convert", True),
+        ("segment", True),
+        ("merge", True),
+        ("convert", False),
+        ("segment", False),
+        ("merge", False),
+    ]
+
+
 def test_one_failing_input_reports_its_own_error(ap, wf, tmp_path: Path) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
