@@ -10,12 +10,13 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from audio_playground.errors import InputError, UsageError
 from audio_playground.specs import SeparateResult, SeparatorSpec
 
 if TYPE_CHECKING:
+    from audio_playground.audio.writer import BitDepth, ClipMode, OutputFormat
     from audio_playground.backends import Choice
     from audio_playground.caching import CacheSession
 
@@ -205,7 +206,7 @@ def separate_file(
     from audio_playground.engine import run_separation
 
     src = Path(src)
-    output_dir = Path(output_dir)
+    out_dir = Path(output_dir)
     if output_format == "flac" and bit_depth == "32f":
         raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
     output = {
@@ -224,7 +225,7 @@ def separate_file(
     }
 
     def stem_paths(stems: Iterable[str]) -> dict[str, Path]:
-        paths = {stem: output_dir / filename.format(stem=stem, **names) for stem in stems}
+        paths = {stem: out_dir / filename.format(stem=stem, **names) for stem in stems}
         if len(set(paths.values())) != len(paths):
             raise _same_name(filename)
         return paths
@@ -242,7 +243,7 @@ def separate_file(
 
         hit = entry.entry.fetch(place)
         if hit is not None:
-            return SeparateResult(source=src, output_dir=output_dir, stems=dict(hit.outputs), cached=True)
+            return SeparateResult(source=src, output_dir=out_dir, stems=dict(hit.outputs), cached=True)
     info = probe(src)
     spec_before = loaded.spec
     separator = loaded.for_rate(info.sample_rate)
@@ -260,7 +261,14 @@ def separate_file(
     with ExitStack() as stack:
         writers = {
             stem: stack.enter_context(
-                AudioWriter(path, rate, info.channels, format=output_format, bit_depth=depth, clip=clip)
+                AudioWriter(
+                    path,
+                    rate,
+                    info.channels,
+                    format=cast("OutputFormat", output_format),
+                    bit_depth=cast("BitDepth", depth),
+                    clip=cast("ClipMode", clip),
+                )
             )
             for stem, path in paths.items()
         }
@@ -275,7 +283,7 @@ def separate_file(
         commit_all(writers.values())
     if entry is not None:
         entry.store(paths)
-    return SeparateResult(source=src, output_dir=output_dir, stems=paths)
+    return SeparateResult(source=src, output_dir=out_dir, stems=paths)
 
 
 def _same_name(filename: str) -> UsageError:

@@ -204,8 +204,9 @@ class SeparatorSpec:
     """List the models this separator knows and whether each is available locally."""
     plugin: str = ""
     """Distribution that provides it, for install hints."""
-    cache_identity: Callable[[Mapping[str, Any]], str] | None = None
-    """A string naming the model and its weights (name + weights hash), for cache keys."""
+    cache_identity: Callable[[Mapping[str, Any]], str | None] | None = None
+    """A string naming the model and its weights (name + weights hash), for cache keys; without it (or when it
+    returns None for some options) the separator's results are never cached."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     """Output defaults of this separator (e.g. {"suffix": "sam"})."""
 

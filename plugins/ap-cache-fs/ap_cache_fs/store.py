@@ -21,7 +21,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,7 +228,7 @@ class FsCache:
         return self.locks / f"{key}.lock"
 
     @contextlib.contextmanager
-    def locked(self, key: str, timeout: float | None = None) -> Iterator[bool]:
+    def locked(self, key: str, timeout: float | None = None) -> Generator[bool]:
         """Hold the entry's lock; yields False (nothing held) when another run keeps it past the timeout."""
         from filelock import FileLock, Timeout
 

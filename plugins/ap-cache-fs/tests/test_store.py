@@ -210,7 +210,8 @@ def test_arrays_round_trip_exactly(tmp_path: Path, cache: FsCache, warnings: lis
     assert data is not None and data["outputs"]["drums"]["shape"] == [2, 1000]
     assert cache.fetch(key, lambda n: tmp_path / n) is None  # arrays are not files
     cache.store_arrays(key, {"drums": np.ones(1, np.float32)}, manifest(src))  # complete already: kept
-    assert np.array_equal(cache.fetch_arrays(key)["drums"], arrays["drums"])  # type: ignore[index]
+    kept = cache.fetch_arrays(key)
+    assert kept is not None and np.array_equal(kept["drums"], arrays["drums"])
     npy = cache.entry_dir(key) / data["outputs"]["drums"]["file"]
     npy.write_bytes(npy.read_bytes()[:-4] + b"\0\0\0\0")
     assert cache.fetch_arrays(key) is None and "no longer matches" in warnings[0]
