@@ -305,6 +305,36 @@ def test_documented_command_is_current(tree: Tree, command: DocCommand) -> None:
     assert not problems, "\n".join(problems)
 
 
+# --------------------------------------------------------------------------- Python examples
+
+PYTHON_EXAMPLES = ("README.md", "docs/api.md")
+"""Pages whose Python examples run as they are, given a few small songs in the working directory."""
+
+
+def python_blocks(markdown: str) -> list[str]:
+    """The untitled ```python blocks of a page (titled ones are files of the plugin guide)."""
+    return [m.group(1) for m in re.finditer(r"^```python\n(.*?)^```", markdown, flags=re.M | re.S)]
+
+
+@pytest.mark.parametrize("page", PYTHON_EXAMPLES)
+def test_python_examples_run(page: str, isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    rate = 44100
+    t = np.arange(2 * rate) / rate
+    audio = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    for name in ("song.mp3", "a.mp3", "b.flac"):
+        sf.write(isolated / name, audio, rate)
+    blocks = python_blocks((ROOT / page).read_text(encoding="utf-8"))
+    assert blocks, page
+    for block in blocks:
+        exec(compile(block, f"{page} example", "exec"), {"__name__": "__docs__"})
+    out = capsys.readouterr().out
+    assert "harmonic" in out and "hpss" in out
+    assert {p.name for p in (isolated / "stems").rglob("*.wav")} == {"harmonic-hpss.wav", "percussive-hpss.wav"}
+
+
 # --------------------------------------------------------------------------- the checker itself
 
 
