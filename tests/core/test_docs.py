@@ -335,6 +335,22 @@ def test_python_examples_run(page: str, isolated: Path, capsys: pytest.CaptureFi
     assert {p.name for p in (isolated / "stems").rglob("*.wav")} == {"harmonic-hpss.wav", "percussive-hpss.wav"}
 
 
+def test_settings_examples_load(isolated: Path) -> None:
+    from audio_playground.config import load_config
+
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    blocks = [m.group(1) for m in re.finditer(r"^```toml\n(.*?)^```", page, flags=re.M | re.S)]
+    assert blocks
+    for number, block in enumerate(blocks):
+        path = isolated / f"settings-{number}.toml"
+        path.write_text(block, encoding="utf-8")
+        config = load_config(path)
+        for line in block.splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = (part.strip() for part in line.split("=", 1))
+                assert str(getattr(config, key)) == value.strip('"'), key
+
+
 # --------------------------------------------------------------------------- the checker itself
 
 
