@@ -26,7 +26,7 @@ def _models(options: Mapping[str, Any]) -> list[ModelInfo]:
     return list_models(options)
 
 
-def _identity(options: Mapping[str, Any]) -> str:
+def _identity(options: Mapping[str, Any]) -> str | None:
     from ap_sam_torch.resolve import identity
 
     return identity(options)

@@ -215,24 +215,27 @@ def fingerprint(location: ModelLocation) -> str:
     return digest.hexdigest()[:16]
 
 
-def identity(options: Mapping[str, Any]) -> str:
-    """The cache identity of --model: name plus weights fingerprint (no download, no weight loading)."""
+def identity(options: Mapping[str, Any]) -> str | None:
+    """The cache identity of --model: name plus weights fingerprint (no download, no weight loading).
+
+    None (never cached) for a model that is not on this machine yet: its weights cannot be named before loading.
+    """
     name = str(options.get("model") or DEFAULTS["model"])
     try:
         location = resolve(name, download=False)
     except (ModelError, UsageError):
         location = None
     if location is None:
-        return f"sam-audio/pytorch:{name}:unresolved"
+        return None
     return f"sam-audio/pytorch:{name}:{fingerprint(location)}"
 
 
 def list_models(options: Mapping[str, Any]) -> list[ModelInfo]:
-    """The short-named models (and --model if it is another), each with whether it is on this machine."""
+    """The short-named models (and --model or --repo if another), each with whether it is on this machine."""
     names = list(SAM_MODEL_NAMES)
-    given = options.get("model")
-    if given and str(given) not in names:
-        names.append(str(given))
+    for given in (options.get("model"), options.get("repo")):
+        if given and str(given) not in names:
+            names.append(str(given))
     found: list[ModelInfo] = []
     for name in names:
         hub = hub_id_for(name)

@@ -1,0 +1,213 @@
+"""The adapter's steps against upstream's own `separate`, and through the core's prompted driver and engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ap_sam_torch.model import Mixture, TorchSamModel, load_model, seeded_noise
+from audio_playground.engine import chunk_count, separate_array
+from audio_playground.errors import ModelError, UsageError
+from audio_playground.prompted import OTHER_STEM, GenerateOptions, PromptedModel, PromptedSeparator, PromptedSettings
+
+RATE = 48_000
+HOP = 480
+RANKED = {
+    "kind": "ensemble",
+    "rankers": {"clap": [{"kind": "clap"}, 0.5], "judge": [{"kind": "judge"}, 0.5]},
+}
+
+
+def mix(seconds: float, channels: int = 1, seed: int = 0) -> np.ndarray:
+    t = np.arange(round(seconds * RATE)) / RATE
+    rng = np.random.default_rng(seed)
+    tones = [0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)]
+    return np.stack([tone + 0.05 * rng.standard_normal(t.shape) for tone in tones]).astype(np.float32)
+
+
+def reference(folder: Path) -> Any:
+    """Upstream's SAMAudio built as its from_pretrained does (config.json as it is, every module), for `separate`."""
+    from sam_audio import SAMAudio  # ty: ignore  (the stand-in, on sys.path from conftest)
+    from sam_audio.model.config import SAMAudioConfig  # ty: ignore
+
+    raw = json.loads((folder / "config.json").read_text())
+    raw["text_encoder"]["name"] = str(folder / "text_encoder")
+    sam = SAMAudio(SAMAudioConfig(**raw))
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    torch.nn.Module.load_state_dict(sam, state, strict=False)  # the video encoder is not in the tiny checkpoint
+    return sam.eval()
+
+
+def separator(model: Any, prompts: tuple[str, ...], **kwargs: Any) -> PromptedSeparator:
+    kwargs.setdefault("chunk_duration", 0.5)
+    kwargs.setdefault("chunk_overlap", 0.125)
+    kwargs.setdefault("generate", GenerateOptions("euler", 2))
+    return PromptedSeparator(model, PromptedSettings(prompts=prompts, **kwargs), name=model.name)
+
+
+@pytest.fixture(scope="module")
+def ranked_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with rankers and (by leaving the key out) upstream's default span predictor in config.json."""
+    folder = Path(shutil.copytree(tiny_model, tmp_path_factory.mktemp("ranked") / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    config["text_ranker"] = RANKED
+    del config["span_predictor"]
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_the_torch_model_is_a_prompted_model(tiny: TorchSamModel) -> None:
+    assert isinstance(tiny, PromptedModel)
+    assert (tiny.sample_rate, tiny.hop, tiny.codebook_dim) == (RATE, HOP, 8)
+    assert tiny.max_frames == 2000 * HOP  # RoPE positions times the hop: 20 s
+    assert tiny.capabilities == frozenset()
+    assert tiny.sam.text_ranker is None and tiny.sam.visual_ranker is None
+    assert not hasattr(tiny.sam, "span_predictor") and tiny.sam.vision_encoder is None
+    assert tiny.name == "sam-audio/pytorch:tiny" and tiny.device == torch.device("cpu")
+
+
+def test_steps_have_the_documented_shapes(tiny: TorchSamModel) -> None:
+    audio = mix(0.3)
+    mixture = tiny.encode_mixture(audio)
+    frames = -(-audio.shape[1] // HOP)
+    assert tuple(mixture.features.shape) == (1, frames, 16) and mixture.frames == audio.shape[1]
+    text = tiny.encode_text(["dog barking", "a much longer description of a car horn"])
+    assert [t.features.shape[1] for t in text] == [16, 16] and text[0].features.shape[0] < text[1].features.shape[0]
+    assert [t.prompt for t in text] == ["dog barking", "a much longer description of a car horn"]
+    generation = tiny.generate(mixture, text, [1, 2], GenerateOptions("midpoint", 3))
+    assert generation.evaluations == 6
+    assert [tuple(t.shape) for t in generation.targets] == [(8, frames)] * 2
+    assert [tuple(t.shape) for t in generation.residuals] == [(8, frames)] * 2
+    wavs = tiny.decode([*generation.targets, generation.residuals[0]])
+    assert len(wavs) == 3 and all(w.dtype == np.float32 and w.shape == (frames * HOP,) for w in wavs)
+    assert tiny.generate(mixture, text[:1], [1], GenerateOptions("euler", 3)).evaluations == 3
+
+
+def test_steps_match_upstream_separate(tiny_model: Path, tiny: TorchSamModel) -> None:
+    """Shared encode, cached text, batched generate and split decode give what upstream's one call gives."""
+    from sam_audio import SAMAudioProcessor  # ty: ignore
+
+    stereo = mix(0.73, channels=2)  # not a whole number of hops; the processor downmixes, the driver averages
+    prompts = ["dog barking", "a car horn honking twice"]
+    seeds = [11, 12]
+    options = GenerateOptions("midpoint", 4)
+    mixture = tiny.encode_mixture(stereo.mean(axis=0, keepdims=True))
+    generation = tiny.generate(mixture, tiny.encode_text(prompts), seeds, options)
+    wavs = tiny.decode([*generation.targets, *generation.residuals])
+
+    batch = SAMAudioProcessor.from_pretrained(str(tiny_model))(
+        descriptions=prompts, audios=[torch.from_numpy(stereo)] * 2
+    )
+    noise = seeded_noise(seeds, 1, int(mixture.features.shape[1]), 16)
+    result = reference(tiny_model).separate(batch, noise=noise, ode_opt=options.ode_opt)
+    for i in range(2):
+        np.testing.assert_allclose(wavs[i], result.target[i].numpy(), atol=2e-5)
+        np.testing.assert_allclose(wavs[2 + i], result.residual[i].numpy(), atol=2e-5)
+    assert not np.allclose(wavs[0], wavs[1], atol=1e-4)  # the prompts differ, so do the stems
+
+
+def test_rankers_and_span_predictor_match_upstream(ranked_model: Path) -> None:
+    from sam_audio import SAMAudioProcessor  # ty: ignore
+
+    model = load_model(str(ranked_model), rankers=True, spans=True)
+    assert model.capabilities == frozenset({"reranking", "spans"})
+    audio = mix(0.6)  # whole hops: upstream gives its rankers the mixture at the codec's length
+    prompts = ["bird singing", "rain"]
+    seeds = [5, 6]
+    options = GenerateOptions("euler", 3, reranking_candidates=3, predict_spans=True)
+    mixture = model.encode_mixture(audio)
+    generation = model.generate(mixture, model.encode_text(prompts), seeds, options)
+    assert generation.evaluations == 3 and len(generation.targets) == 2
+    wavs = model.decode(generation.targets)
+
+    batch = SAMAudioProcessor.from_pretrained(str(ranked_model))(
+        descriptions=prompts, audios=[torch.from_numpy(audio)] * 2
+    )
+    noise = seeded_noise(seeds, 3, int(mixture.features.shape[1]), 16)
+    result = reference(ranked_model).separate(
+        batch, noise=noise, ode_opt=options.ode_opt, reranking_candidates=3, predict_spans=True
+    )
+    assert batch.anchors is not None and any(batch.anchors)  # spans were predicted and used
+    for i in range(2):
+        np.testing.assert_allclose(wavs[i], result.target[i].numpy(), atol=2e-5)
+
+    plain = model.generate(mixture, model.encode_text(prompts), seeds, GenerateOptions("euler", 3))
+    plain = model.decode(plain.targets)
+    assert not np.allclose(plain[0], wavs[0], atol=1e-4)
+
+
+def test_the_same_seed_gives_the_same_stems(tiny: TorchSamModel) -> None:
+    mixture = tiny.encode_mixture(mix(0.2))
+    text = tiny.encode_text(["siren"])
+    options = GenerateOptions("euler", 2)
+    first = tiny.generate(mixture, text, [3], options).targets[0]
+    assert torch.equal(first, tiny.generate(mixture, text, [3], options).targets[0])
+    assert not torch.equal(first, tiny.generate(mixture, text, [4], options).targets[0])
+
+
+def test_text_features_do_not_depend_on_the_batch(tiny: TorchSamModel) -> None:
+    alone = tiny.encode_text(["dog barking"])[0].features
+    batched = tiny.encode_text(["dog barking", "a much longer prompt about a door knock"])[0].features
+    torch.testing.assert_close(alone, batched, atol=1e-5, rtol=1e-5)
+
+
+def test_streaming_decodes_in_pieces_without_seams(tiny: TorchSamModel) -> None:
+    mixture = tiny.encode_mixture(mix(1.5))
+    generation = tiny.generate(mixture, tiny.encode_text(["bass"]), [1], GenerateOptions("euler", 1))
+    whole = tiny.decode(generation.targets)[0]
+    pieces = TorchSamModel(tiny.sam, tiny.config, name=tiny.name, decode_frames=40).decode(generation.targets)[0]
+    assert pieces.shape == whole.shape == (150 * HOP,)
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+
+
+def test_a_chunk_shorter_than_a_hop_is_padded(tiny: TorchSamModel) -> None:
+    mixture = tiny.encode_mixture(mix(0.002))  # 96 samples
+    assert mixture.frames == 96 and tuple(mixture.features.shape) == (1, 1, 16)
+    wav = tiny.decode(tiny.generate(mixture, tiny.encode_text(["bell"]), [0], GenerateOptions("euler", 1)).targets)
+    assert wav[0].shape == (HOP,)
+
+
+def test_a_torch_failure_is_one_model_error(tiny: TorchSamModel) -> None:
+    good = tiny.encode_mixture(mix(0.1))
+    broken = Mixture(good.audio, good.features[..., :4], good.frames)  # not the codec's width
+    with pytest.raises(ModelError) as info:
+        tiny.generate(broken, tiny.encode_text(["bell"]), [0], GenerateOptions("euler", 1))
+    message = str(info.value)
+    assert "failed to generate (4800 frames at 48000 Hz) on cpu: RuntimeError" in message
+    assert "--chunk-duration" in message and "\n" not in message
+
+
+def test_separates_seconds_in_chunks_with_one_encode_per_chunk(tiny: TorchSamModel) -> None:
+    audio = mix(1.2)
+    sep = separator(tiny, ("dog barking", "car horn", "siren"), residuals=True)
+    out = separate_array(audio, sep)
+    chunks = chunk_count(audio.shape[1], sep.plan.hop)
+    stems = ("dog_barking", "car_horn", "siren")
+    assert set(out) == {*stems, *(f"{stem}_residual" for stem in stems)}
+    assert all(v.shape == (1, audio.shape[1]) and np.isfinite(v).all() and v.any() for v in out.values())
+    report = sep.report()
+    assert report["chunks"] == chunks == 4
+    assert report["codec_encodes"] == chunks and report["text_encodes"] == 3
+    assert report["codec_decodes"] == 6 * chunks
+    assert report["transformer_evals"] == 2 * chunks  # 2 euler steps, the 3 prompts in one batch
+
+
+def test_chain_residuals_write_other_and_encode_each_link(tiny: TorchSamModel) -> None:
+    audio = mix(0.8)
+    sep = separator(tiny, ("dog barking", "car horn"), chain_residuals=True)
+    out = separate_array(audio, sep)
+    assert sep.stems == ("dog_barking", "car_horn", OTHER_STEM)
+    assert all(v.shape == (1, audio.shape[1]) for v in out.values())
+    chunks = sep.counters["chunks"]
+    assert sep.counters["codec_encodes"] == 2 * chunks and sep.counters["codec_decodes"] == 4 * chunks
+
+
+def test_a_chunk_longer_than_the_rope_positions_is_refused(tiny: TorchSamModel) -> None:
+    with pytest.raises(UsageError, match="longer than this model takes in one call"):
+        separator(tiny, ("bass",), chunk_duration=25.0)
