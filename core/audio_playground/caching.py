@@ -95,8 +95,8 @@ class CacheSession:
         self.enabled = True
 
     def _failed(self, action: str, exc: BaseException) -> None:
-        if self.enabled:
-            self.warn(f"the cache could not {action} ({type(exc).__name__}: {exc}); running uncached from here")
+        """Warn and turn caching off (only ever called while it is on: every call checks first)."""
+        self.warn(f"the cache could not {action} ({type(exc).__name__}: {exc}); running uncached from here")
         self.enabled = False
 
     def key(self, data: Mapping[str, Any]) -> str | None:

@@ -476,6 +476,12 @@ def test_a_hit_that_maps_two_stems_to_one_file_is_refused(wav: Path, tmp_path: P
         api.separate_file(api.Loaded(spec), wav, tmp_path / "b", filename="{stem:.0}x.{ext}", cache=session)
     with pytest.raises(UsageError, match="FLAC holds"):
         api.separate_file(api.Loaded(spec), wav, tmp_path / "b", output_format="flac", bit_depth="32f", cache=session)
+    # The same checks without the cache: one file name for two stems; FLAC from a float input.
+    with pytest.raises(UsageError, match="same file name"):
+        api.separate_file(api.Loaded(spec), wav, tmp_path / "b", filename="{stem:.0}x.{ext}")
+    floating = write_wav(tmp_path / "in" / "float.wav", noise(1, 2000), SR, subtype="FLOAT")
+    with pytest.raises(UsageError, match="FLAC holds"):
+        api.separate_file(api.Loaded(spec), floating, tmp_path / "b", output_format="flac", cache=session)
 
 
 def test_python_api_uses_the_cache(wav: Path, tmp_path: Path) -> None:
@@ -529,9 +535,11 @@ def test_loaded_is_lazy_and_loads_once(tmp_path: Path) -> None:
     from audio_playground import api
 
     plugin = Plugin()
-    loaded = api.load("halves", pm=manager(plugin), lazy=True)
+    warnings: list[str] = []
+    loaded = api.load("halves", backend="mlx", pm=manager(plugin), lazy=True, warn=warnings.append)
     assert not loaded.loaded and plugin.loads == 0
-    assert loaded.identity() == "halves:1"
+    assert "has no mlx backend" in warnings[0]  # the choice's warnings come at once, not at the load
+    assert loaded.identity() == "halves:1" and loaded.identity() == "halves:1"
     assert loaded.for_rate(SR) is loaded.separator
     assert loaded.loaded and plugin.loads == 1
     eager = api.load("halves", pm=manager(plugin))
