@@ -518,6 +518,9 @@ class CachedChunks:
             stored = session.fetch_arrays(key)
             if stored is not None and all(stem in stored for stem in self.stems):
                 self.hits += 1
+                notify = getattr(self._inner, "chunk_cached", None)
+                if callable(notify):  # a separator that counts chunks counts this one too
+                    notify(index)
                 return stored
         result = self._inner.separate(chunk)
         self.computed += 1

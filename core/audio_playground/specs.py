@@ -145,7 +145,13 @@ class ChunkPlan:
 
 @runtime_checkable
 class Separator(Protocol):
-    """A loaded model, ready to separate chunks. Built by SeparatorSpec.load, on first use."""
+    """A loaded model, ready to separate chunks. Built by SeparatorSpec.load, on first use.
+
+    Optional members, used when present: `needs_stats` and `set_stats(mean, std)` (whole-input statistics
+    before the first chunk), `any_rate` and `for_rate(rate)` (a model that works at any rate), and
+    `chunk_cached(index)`: the step cache served chunk `index` without calling `separate`, so a separator
+    that counts chunks (a chunk limit, a report) can count that one too.
+    """
 
     @property
     def sample_rate(self) -> int:

@@ -512,11 +512,16 @@ def test_chunk_wrapper_forwards_the_models_attributes(tmp_path: Path, wav: Path)
     class WithStats(Halves):
         needs_stats = True
         stats: tuple[float, float] | None = None
+        cached_chunks: list[int]
 
         def set_stats(self, mean: float, std: float) -> None:
             self.stats = (mean, std)
 
+        def chunk_cached(self, index: int) -> None:
+            self.cached_chunks.append(index)
+
     inner = WithStats([])
+    inner.cached_chunks = []
     spec = SeparatorSpec("halves", "numpy", lambda o, d: inner, cache_identity=lambda o: "h")
     session = caching.CacheSession(DirCache(tmp_path / "c"), print)
     entry = caching.separation(session, api.Loaded(spec), wav, {})
@@ -529,6 +534,7 @@ def test_chunk_wrapper_forwards_the_models_attributes(tmp_path: Path, wav: Path)
     out = wrapped.separate(np.ones((1, 1000), np.float32))
     again = entry.chunks(inner).separate(np.zeros((1, 1000), np.float32))  # chunk 0 again: from the cache
     assert np.array_equal(out["quarter"], again["quarter"]) and len(inner.calls) == 1
+    assert inner.cached_chunks == [0]  # told, so a separator that counts chunks stays in step
 
 
 def test_loaded_is_lazy_and_loads_once(tmp_path: Path) -> None:
