@@ -180,3 +180,23 @@ def test_python_module_entry_point() -> None:
     )
     assert result.returncode == 0
     assert "extract" in result.stdout
+
+
+def test_shared_help_and_segment_option_clash() -> None:
+    from audio_playground.cli.extract import build_command, shared_help
+    from audio_playground.specs import OptionSpec, SeparatorSpec
+
+    def spec(backend: str, help_text: str, options: tuple = ()) -> SeparatorSpec:
+        return SeparatorSpec("x", backend, load=lambda o, d: None, help=help_text, options=options)
+
+    assert shared_help([spec("a", "Split things, on A."), spec("b", "Split things, on B.")]) == "Split things."
+    assert shared_help([spec("a", "Same."), spec("b", "Same.")]) == "Same."
+    assert shared_help([spec("a", "")]) == ""
+    seconds = (OptionSpec("segment", float, None, "Chunk seconds."),)
+    atomic = build_command("x", [spec("a", "H.", seconds)], atomic=True, backend_names=["a", "zz"])
+    segment_params = [p for p in atomic.params if p.name == "segment"]
+    assert len(segment_params) == 1 and segment_params[0].type.name == "float"
+    backend = next(p for p in atomic.params if p.name == "backend")
+    assert list(backend.type.choices) == ["auto", "a", "zz"]
+    plain = build_command("x", [spec("a", "H.")], atomic=True)
+    assert any(p.name == "segment" and p.multiple for p in plain.params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,11 @@ class ExtractGroup(click.Group):
         atomic = cmd_name.startswith(PROCESS_PREFIX) and cmd_name[len(PROCESS_PREFIX) :] in separators
         name = cmd_name[len(PROCESS_PREFIX) :] if atomic else cmd_name
         if name in separators:
-            return add_global_options(build_command(name, separators[name], atomic=atomic))
+            from audio_playground.backends import all_backends
+            from audio_playground.plugins import get_plugin_manager
+
+            backends = all_backends(self.pm or get_plugin_manager())
+            return add_global_options(build_command(name, separators[name], atomic=atomic, backend_names=backends))
         from audio_playground.backends import KNOWN_PLUGINS
 
         bare = name.removeprefix(PROCESS_PREFIX)
@@ -112,12 +117,30 @@ def _missing_plugin_command(cmd_name: str, name: str) -> click.Command:
     return mark_unavailable(command, f"install {KNOWN_PLUGINS[name]}")
 
 
-def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -> click.Command:
+def shared_help(specs: list[SeparatorSpec]) -> str:
+    """The help text of a separator across its backends: what their helps share, cut at a clause boundary."""
+    helps = [s.help for s in specs if s.help]
+    if len(set(helps)) <= 1:
+        return helps[0] if helps else ""
+    length = next((i for i, chars in enumerate(zip(*helps, strict=False)) if len(set(chars)) > 1), min(map(len, helps)))
+    common = helps[0][:length]
+    cut = max(common.rfind(", "), common.rfind(". "))
+    return (common[:cut] if cut > 0 else common.rstrip()).rstrip(" ,.;:") + "."
+
+
+def build_command(
+    name: str, specs: list[SeparatorSpec], atomic: bool = False, backend_names: Iterable[str] = ()
+) -> click.Command:
     """The click command for separator `name` (composite: FILE...; atomic: --src/--segment, one step)."""
     first = specs[0]
     options = merged_options(specs)
     backends = ", ".join(s.backend for s in specs)
     stems = ", ".join(first.stems) if first.stems else "one per --prompts"
+    summary = shared_help(specs)
+    choices = ["auto", *sorted(set(backend_names) | {s.backend for s in specs})]
+    # The atomic form takes segment files by --segment, unless the separator has an option of that name
+    # (demucs: --segment seconds); then --src is the way in.
+    segment_inputs = atomic and all(o.name != "segment" for o in options)
 
     def callback(**kwargs: Any) -> Any:
         return _run_extract(name, specs, options, atomic, kwargs)
@@ -127,7 +150,7 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
 
     for deco in (no_cache_option, time_options, output_format_options):
         deco(holder)
-    shared: list[click.Parameter] = holder.__click_params__  # ty: ignore[unresolved-attribute]
+    shared: list[click.Parameter] = holder.__click_params__  # ty: ignore[missing-attribute]
     params: list[click.Parameter] = []
     if atomic:
         params.append(
@@ -138,14 +161,15 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
                 help="Input file (repeatable).",
             )
         )
-        params.append(
-            click.Option(
-                ["--segment", "segment"],
-                multiple=True,
-                metavar="PATH_OR_GLOB",
-                help="Segment file or glob, e.g. 'segs/segment-*.wav' (repeatable).",
+        if segment_inputs:
+            params.append(
+                click.Option(
+                    ["--segment", "segment"],
+                    multiple=True,
+                    metavar="PATH_OR_GLOB",
+                    help="Segment file or glob, e.g. 'segs/segment-*.wav' (repeatable).",
+                )
             )
-        )
     else:
         params.append(click.Argument(["inputs"], nargs=-1, type=click.Path(path_type=Path)))
         params.append(
@@ -165,7 +189,7 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
         ),
         click.Option(
             ["--backend"],
-            type=click.Choice(["auto", "pytorch", "mlx", "numpy"]),
+            type=click.Choice(choices),
             default=None,
             help=f"Compute backend (default auto; {name} runs on: {backends}).",
         ),
@@ -181,13 +205,14 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
     params += [option_to_click(o) for o in options]
     params += shared
     if atomic:
+        inputs = "--src/--segment" if segment_inputs else "--src"
         doc = (
-            f"Separate each --src/--segment file with {name} into OUTPUT_DIR/{{track}}-{{stem}}.wav "
+            f"Separate each {inputs} file with {name} into OUTPUT_DIR/{{track}}-{{stem}}.wav "
             f"(one step, no merge). Stems: {stems}."
         )
     else:
         doc = (
-            f"{first.help}\n\nSeparate FILE... (files or folders) into OUTPUT_DIR/{{stem}}-"
+            f"{summary}\n\nSeparate FILE... (files or folders) into OUTPUT_DIR/{{stem}}-"
             f"{first.file_suffix}.wav; with several inputs, OUTPUT_DIR/{{track}}/... Stems: {stems}. "
             f"Backends: {backends}."
         )
@@ -196,7 +221,7 @@ def build_command(name: str, specs: list[SeparatorSpec], atomic: bool = False) -
         callback=callback,
         params=params,
         help=doc,
-        short_help=("Atomic: " if atomic else "") + (first.help.split(".")[0] if first.help else name),
+        short_help=("Atomic: " if atomic else "") + (summary.split(". ")[0].rstrip(".") if summary else name),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )
     return declare_outputs(SeparateResult)(command)
@@ -230,7 +255,7 @@ def _run_extract(
     app = get_app()
     config = app.setup()
     raw_inputs = [*kwargs.get("inputs", ()), *kwargs.get("src", ())]
-    if atomic:
+    if atomic and all(o.name != "segment" for o in options):
         raw_inputs += _expand_globs(kwargs.get("segment", ()))
     files = api.expand_inputs(raw_inputs)
     default_template = (
