@@ -27,6 +27,7 @@ OPTIONS = (
         Path,
         None,
         "Folder of <signature>.th weights and <name>.yaml bags to load from, never the network (offline use).",
+        cache_key=False,  # the cache keys on the weights' hash, not on where they lie
     ),
     OptionSpec(
         "shifts",
@@ -55,6 +56,7 @@ OPTIONS = (
         "CPU threads torch uses for this model (demucs's -j runs chunks in parallel; here chunks stream in "
         "order, so N threads work on each chunk). Default: torch's own choice.",
         flags=("-j",),
+        cache_key=False,  # threads change the speed, not the stems
     ),
 )
 
