@@ -317,9 +317,9 @@ def run_separation(
             for stem, output in outputs.items():
                 output.write(blocks[stem])
 
-        model_frames = None
-        if stream.frames is not None:
-            model_frames = round(stream.frames * separator.sample_rate / in_rate)
+        # Exact for PCM/FLAC; for compressed inputs the container's estimate, used for progress totals only.
+        known = stream.frames if stream.frames is not None else getattr(stream, "estimated_frames", None)
+        model_frames = None if known is None else round(known * separator.sample_rate / in_rate)
         chunks = 0
 
         def chunk_done(index: int, total: int | None, seconds: float) -> None:

@@ -238,6 +238,16 @@ class _Stream:
             self.frames = expected_frames(end_frame - start_frame, info.sample_rate, self.sample_rate)
         self._closed = False
 
+    @property
+    def estimated_frames(self) -> int | None:
+        """Frames the stream will yield: exact when known, else estimated from the container's duration."""
+        if self.frames is not None:
+            return self.frames
+        end = self._end_frame if self._end_frame is not None else self.info.frames
+        if end is None:
+            return None
+        return expected_frames(max(0, end - self._start_frame), self.info.sample_rate, self.sample_rate)
+
     def _exact_length(self) -> bool:
         return False
 

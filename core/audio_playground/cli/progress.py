@@ -76,7 +76,9 @@ class ProgressReporter:
 
     @hookimpl
     def ap_step_finished(self, step: str, result: Any, seconds: float, cached: bool) -> None:
-        self.log.info("step finished", step=step, seconds=round(seconds, 3), cached=cached)
+        # With bars on screen a log line would tear them; the bars already show the step ending.
+        log = self.log.debug if self._progress is not None else self.log.info
+        log("step finished", step=step, seconds=round(seconds, 3), cached=cached)
 
     @hookimpl
     def ap_step_failed(self, step: str, error: BaseException) -> None:
