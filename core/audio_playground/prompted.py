@@ -131,7 +131,7 @@ class PromptedModel(Protocol):
         ...
 
     def decode(self, latents: Sequence[Any]) -> list[np.ndarray]:
-        """Decode latents (targets or residuals, any mix) to 1-D float32 audio, at least the chunk long."""
+        """Decode latents (targets or residuals, any mix) to 1-D float32 audio; the driver fits the length."""
         ...
 
 
