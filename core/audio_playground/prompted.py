@@ -112,11 +112,20 @@ class PromptedModel(Protocol):
     whatever it needs in them (the mixture audio for a ranker, the prompt text for a span predictor).
     """
 
-    sample_rate: int
-    max_frames: int | None
-    """Longest chunk one call takes (e.g. the transformer's positions times the codec hop); None: no limit."""
-    capabilities: frozenset[str]
-    """Optional features it implements: "reranking" (reranking_candidates > 1), "spans" (predict_spans)."""
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio it takes and gives; the engine resamples to and from it."""
+        ...
+
+    @property
+    def max_frames(self) -> int | None:
+        """Longest chunk one call takes (e.g. the transformer's positions times the codec hop); None: no limit."""
+        ...
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Optional features it implements: "reranking" (reranking_candidates > 1), "spans" (predict_spans)."""
+        ...
 
     def encode_mixture(self, audio: np.ndarray) -> Any:
         """Codec-encode one (1, frames) float32 chunk; the handle is shared by every prompt of the chunk."""
