@@ -62,9 +62,13 @@ def mix_channels(block: np.ndarray, channels: int) -> np.ndarray:
     return np.concatenate([block, np.repeat(block.mean(axis=0, keepdims=True), channels - have, axis=0)])
 
 
-def chunk_count(frames: int, hop: int) -> int:
-    """Chunks the engine runs over `frames` (one per hop start before the end, like demucs)."""
-    return max(0, math.ceil(frames / hop))
+def chunk_count(frames: int, hop: int, size: int | None = None, every_hop: bool = True) -> int:
+    """Chunks the engine runs over `frames`: one per hop start before the end, like demucs; without
+    `every_hop`, none after the first chunk that reaches the end (`size` frames long)."""
+    count = max(0, math.ceil(frames / hop))
+    if every_hop or size is None or count == 0:
+        return count
+    return min(count, max(1, math.ceil(max(frames - size, 0) / hop) + 1))
 
 
 class _InputBuffer:
@@ -120,7 +124,7 @@ def chunked_separate(
     wsum = np.zeros(size, dtype=np.float32)
     offset = 0
     index = 0
-    total_chunks = None if total_frames is None else chunk_count(total_frames, hop)
+    total_chunks = None if total_frames is None else chunk_count(total_frames, hop, size, plan.every_hop)
     iterator: Iterator[np.ndarray] = iter(blocks)
     exhausted = False
 
@@ -143,13 +147,15 @@ def chunked_separate(
             except StopIteration:
                 exhausted = True
                 total_frames = buffer.end
-                total_chunks = chunk_count(total_frames, hop)
+                total_chunks = chunk_count(total_frames, hop, size, plan.every_hop)
                 break
             if block.shape[0] != channels:
                 block = mix_channels(block, channels)
             buffer.extend(block)
         if exhausted and offset >= buffer.end:
             break
+        if exhausted and not plan.every_hop and offset > 0 and offset - hop + size >= buffer.end:
+            break  # the previous chunk already reached the end
         n = min(size, buffer.end - offset)
         if n < size and plan.pad_short:
             delta = size - n

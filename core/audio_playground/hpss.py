@@ -48,7 +48,7 @@ class HpssSeparator:
         self.sample_rate = sample_rate
         frames = int(CHUNK_SECONDS * sample_rate)
         overlap = int(OVERLAP_SECONDS * sample_rate)
-        self.plan = ChunkPlan(frames, frames - overlap, crossfade_window(frames, overlap, "cosine"))
+        self.plan = ChunkPlan(frames, frames - overlap, crossfade_window(frames, overlap, "cosine"), every_hop=False)
 
     def for_rate(self, sample_rate: int) -> HpssSeparator:
         """The same separator working at `sample_rate` (HPSS needs no fixed model rate)."""

@@ -465,7 +465,9 @@ class PromptedSeparator:
                 f"{settings.chunk_overlap} s leaves no audio to advance at {self.sample_rate} Hz",
                 hint="use a longer chunk or a shorter overlap",
             )
-        self.plan = ChunkPlan(frames, frames - overlap, crossfade_window(frames, overlap, settings.crossfade_type))
+        self.plan = ChunkPlan(
+            frames, frames - overlap, crossfade_window(frames, overlap, settings.crossfade_type), every_hop=False
+        )
         self.max_frames = None if settings.max_chunks is None else ((settings.max_chunks - 1) * self.plan.hop + frames)
         """Model-rate frames the model runs on (--max-segments); an engine may stop reading there."""
         self.text_cache: MutableMapping[str, Any] = {} if text_cache is None else text_cache

@@ -141,6 +141,9 @@ class ChunkPlan:
     """Overlap-add weights, length `frames`, every value > 0; a shorter last chunk uses its head."""
     pad_short: bool = False
     """Pad a short chunk to `frames`, centred, with real audio around it where there is some (demucs style)."""
+    every_hop: bool = True
+    """Start a chunk at every hop before the end, as demucs does (needed for parity); False skips a last chunk
+    that would lie wholly inside the one before it, saving a model call."""
 
 
 @runtime_checkable

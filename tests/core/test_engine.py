@@ -210,3 +210,22 @@ def test_run_separation_resamples_and_keeps_exact_length(tmp_path: Path) -> None
     )
     assert mono["same"].audio.shape == (1, round(audio.shape[1] * 16000 / sr))
     assert chunks == [0, 1, 2, 3, 4, 5]  # 110400 frames in chunks of 22050
+
+
+def test_tail_chunk_inside_the_previous_one_is_skipped_when_allowed() -> None:
+    window = crossfade_window(100, 40, "linear")
+    every = Identity(100, 60, window)
+    separate_array(noise(2, 150), every)
+    assert every.seen == [100, 90, 30]
+    lean = Identity(100, 60, window)
+    lean.plan = ChunkPlan(100, 60, window, every_hop=False)
+    audio = noise(2, 150)
+    out = separate_array(audio, lean)
+    assert lean.seen == [100, 90]
+    assert chunk_count(150, 60, 100, every_hop=False) == 2
+    for frames in (1, 99, 100, 101, 159, 160, 161, 1000):
+        probe = Identity(100, 60, window)
+        probe.plan = ChunkPlan(100, 60, window, every_hop=False)
+        separate_array(noise(2, frames), probe)
+        assert len(probe.seen) == chunk_count(frames, 60, 100, every_hop=False), frames
+    np.testing.assert_allclose(out["same"], audio, atol=1e-6)

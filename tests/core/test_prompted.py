@@ -102,7 +102,7 @@ def test_one_codec_encode_per_chunk_shared_by_every_prompt() -> None:
     sep = make(["low", "mid", "high"])
     mix = tone_mix()
     separate_array(mix, sep)
-    chunks = chunk_count(mix.shape[1], sep.plan.hop)
+    chunks = chunk_count(mix.shape[1], sep.plan.hop, sep.plan.frames, sep.plan.every_hop)
     assert sep.counters["chunks"] == chunks == 4
     assert sep.counters["codec_encodes"] == chunks
     assert sep.counters["codec_decodes"] == 3 * chunks  # targets only: no residual is needed
