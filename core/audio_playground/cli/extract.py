@@ -150,7 +150,7 @@ def build_command(
 
     for deco in (no_cache_option, time_options, output_format_options):
         deco(holder)
-    shared: list[click.Parameter] = holder.__click_params__  # ty: ignore[missing-attribute]
+    shared: list[click.Parameter] = holder.__click_params__[::-1]  # ty: ignore[missing-attribute]
     params: list[click.Parameter] = []
     if atomic:
         params.append(
