@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,32 @@ from audio_playground.workflow.outputs import declare_outputs
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def _cached_step(
+    name: str,
+    inputs: dict[str, Any],
+    path: Path,
+    no_cache: bool,
+    work: Callable[[Any, Callable[[float, float | None], None]], tuple[Any, bool]],
+) -> Any:
+    """Run one step through the cache (unless --no-cache) with progress for `path`; returns its result.
+
+    `work(cache, on_progress)` returns (result, whether it came from the cache).
+    """
+    from audio_playground import caching
+    from audio_playground.steps import step
+
+    app = get_app()
+    config = app.setup()
+    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
+    reporter = app.progress()
+    try:
+        with step(app.pm, name, inputs) as run:
+            run.result, run.cached = work(cache, lambda done, total: run.progress(path, done, total))
+    finally:
+        reporter.close()
+    return run.result
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -65,29 +92,26 @@ def to_wav(
     Lossless input kept at its own rate and depth converts sample-exactly.
     """
     from audio_playground import caching
-    from audio_playground.steps import step
 
-    app = get_app()
-    config = app.setup()
-    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
-    reporter = app.progress()
-    try:
-        with step(app.pm, "convert", {"src": src, "target": target}) as run:
-            run.result, run.cached = caching.convert(
-                cache,
-                src,
-                target,
-                sample_rate=sample_rate,
-                channels=channels,
-                bit_depth=bit_depth,
-                start_time=start_time,
-                end_time=end_time,
-                on_progress=lambda done, total: run.progress(src, done, total),
-            )
-    finally:
-        reporter.close()
-    app.log.info("wrote", target=str(run.result.target), frames=run.result.frames)
-    return run.result
+    result = _cached_step(
+        "convert",
+        {"src": src, "target": target},
+        src,
+        no_cache,
+        lambda cache, progress: caching.convert(
+            cache,
+            src,
+            target,
+            sample_rate=sample_rate,
+            channels=channels,
+            bit_depth=bit_depth,
+            start_time=start_time,
+            end_time=end_time,
+            on_progress=progress,
+        ),
+    )
+    get_app().log.info("wrote", target=str(result.target), frames=result.frames)
+    return result
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -134,29 +158,25 @@ def split_cmd(
     Segments are sample-exact; merge concat puts them back together.
     """
     from audio_playground import caching
-    from audio_playground.steps import step
 
-    app = get_app()
-    config = app.setup()
-    window = config.window_size if window_size is None else window_size
-    hop_overlap = config.overlap if overlap is None else overlap
-    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
-    reporter = app.progress()
-    try:
-        with step(app.pm, "segment", {"src": src, "output_dir": output_dir}) as run:
-            run.result, run.cached = caching.split(
-                cache,
-                src,
-                output_dir,
-                window_size=window,
-                overlap=hop_overlap,
-                max_segments=max_segments,
-                on_progress=lambda done, total: run.progress(src, done, total),
-            )
-    finally:
-        reporter.close()
-    app.log.info("wrote", segments=len(run.result.segments), output_dir=str(output_dir))
-    return run.result
+    config = get_app().setup()
+    result = _cached_step(
+        "segment",
+        {"src": src, "output_dir": output_dir},
+        src,
+        no_cache,
+        lambda cache, progress: caching.split(
+            cache,
+            src,
+            output_dir,
+            window_size=config.window_size if window_size is None else window_size,
+            overlap=config.overlap if overlap is None else overlap,
+            max_segments=max_segments,
+            on_progress=progress,
+        ),
+    )
+    get_app().log.info("wrote", segments=len(result.segments), output_dir=str(output_dir))
+    return result
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -179,26 +199,24 @@ def merge() -> None:
 def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str | None, no_cache: bool) -> Any:
     """Place the segments of INPUT_DIR sample-exactly and crossfade their overlaps into TARGET."""
     from audio_playground import caching
-    from audio_playground.steps import step
 
-    app = get_app()
-    config = app.setup()
-    cache = None if no_cache else caching.open_cache(app.pm, config, app.warn)
-    reporter = app.progress()
-    try:
-        with step(app.pm, "merge", {"input_dir": input_dir, "target": target}) as run:
-            run.result, run.cached = caching.concat(
-                cache,
-                input_dir,
-                target,
-                pattern=pattern,
-                crossfade_type=crossfade_type or config.crossfade_type,
-                on_progress=lambda done, total: run.progress(target, done, total),
-            )
-    finally:
-        reporter.close()
-    app.log.info("wrote", target=str(target))
-    return run.result
+    config = get_app().setup()
+    result = _cached_step(
+        "merge",
+        {"input_dir": input_dir, "target": target},
+        target,
+        no_cache,
+        lambda cache, progress: caching.concat(
+            cache,
+            input_dir,
+            target,
+            pattern=pattern,
+            crossfade_type=crossfade_type or config.crossfade_type,
+            on_progress=progress,
+        ),
+    )
+    get_app().log.info("wrote", target=str(target))
+    return result
 
 
 @click.group("config", context_settings=CONTEXT_SETTINGS)
