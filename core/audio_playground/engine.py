@@ -49,17 +49,10 @@ def crossfade_window(frames: int, overlap: int, kind: str = "cosine") -> np.ndar
 
 
 def mix_channels(block: np.ndarray, channels: int) -> np.ndarray:
-    """Map (c, n) to (channels, n): average down to mono, repeat mono up, keep equal counts."""
-    have = block.shape[0]
-    if have == channels:
-        return block
-    if channels == 1:
-        return block.mean(axis=0, keepdims=True, dtype=np.float32)
-    if have == 1:
-        return np.repeat(block, channels, axis=0)
-    if have > channels:
-        return block[:channels]
-    return np.concatenate([block, np.repeat(block.mean(axis=0, keepdims=True), channels - have, axis=0)])
+    """Map (c, n) to (channels, n) for a model or an output: never refuses a channel count."""
+    from audio_playground.audio.resample import mix_channels as mix
+
+    return mix(block, channels, strict=False)
 
 
 def chunk_count(frames: int, hop: int, size: int | None = None, every_hop: bool = True) -> int:

@@ -55,3 +55,14 @@ def test_mix_channels() -> None:
     assert up.shape == (3, 2) and np.array_equal(up[2], mono[0])
     with pytest.raises(UsageError, match="cannot mix 2 channels into 3"):
         mix_channels(stereo, 3)
+
+
+def test_lenient_mixing_for_models() -> None:
+    import numpy as np
+
+    from audio_playground.audio.resample import mix_channels
+
+    six = np.arange(12, dtype=np.float32).reshape(6, 2)
+    assert mix_channels(six, 2, strict=False).tolist() == six[:2].tolist()
+    three = mix_channels(six[:2], 3, strict=False)
+    assert three.shape == (3, 2) and np.allclose(three[2], six[:2].mean(axis=0))

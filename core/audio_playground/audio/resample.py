@@ -17,8 +17,12 @@ def expected_frames(n_in: int, in_rate: int, out_rate: int) -> int:
     return (2 * n_in * out_rate + in_rate) // (2 * in_rate)
 
 
-def mix_channels(block: np.ndarray, channels: int) -> np.ndarray:
-    """Return `block` with `channels` channels: kept when equal, N->1 by mean, 1->N by copying."""
+def mix_channels(block: np.ndarray, channels: int, strict: bool = True) -> np.ndarray:
+    """Return `block` with `channels` channels: kept when equal, N->1 by mean, 1->N by copying.
+
+    Other counts raise a UsageError unless `strict` is False (the engine feeding a model): then the first
+    `channels` are kept, or the mean fills the missing ones.
+    """
     import numpy as np
 
     have = block.shape[0]
@@ -28,10 +32,15 @@ def mix_channels(block: np.ndarray, channels: int) -> np.ndarray:
         return block.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
     if have == 1 and channels > 1:
         return np.repeat(block, channels, axis=0)
-    raise UsageError(
-        f"cannot mix {have} channels into {channels}",
-        hint="ask for 1 channel (a mono downmix) or for the input's own channel count",
-    )
+    if strict:
+        raise UsageError(
+            f"cannot mix {have} channels into {channels}",
+            hint="ask for 1 channel (a mono downmix) or for the input's own channel count",
+        )
+    if have > channels:
+        return block[:channels]
+    mean = block.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+    return np.concatenate([block, np.repeat(mean, channels - have, axis=0)])
 
 
 class Resampler:
