@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
@@ -24,7 +24,7 @@ import numpy as np
 
 from audio_playground.engine import crossfade_window
 from audio_playground.errors import ModelError, OutputError, UsageError
-from audio_playground.specs import ChunkPlan, OptionSpec
+from audio_playground.specs import ChunkPlan, ModelInfo, OptionSpec, Separator, SeparatorSpec
 
 if TYPE_CHECKING:
     from audio_playground.config import AudioPlaygroundConfig
@@ -44,6 +44,7 @@ __all__ = [
     "parse_prompts",
     "peak_rss_mb",
     "sam_audio_options",
+    "sam_audio_spec",
     "stem_name",
 ]
 
@@ -315,6 +316,34 @@ def sam_audio_options() -> tuple[OptionSpec, ...]:
         ),
     )
     return (PROMPTED_OPTIONS[0], model_options[0], *PROMPTED_OPTIONS[1:], *model_options[1:])
+
+
+def sam_audio_spec(
+    backend: str,
+    *,
+    load: Callable[[Mapping[str, Any], str], Separator],
+    models: Callable[[Mapping[str, Any]], list[ModelInfo]],
+    cache_identity: Callable[[Mapping[str, Any]], str | None],
+    plugin: str,
+    runtime: str,
+) -> SeparatorSpec:
+    """The `sam-audio` separator on one backend: every SAM plugin offers this shape, with its own loader and models.
+
+    `runtime` names the backend for people ("MLX", "PyTorch") in the command's help.
+    """
+    return SeparatorSpec(
+        name="sam-audio",
+        backend=backend,
+        load=load,
+        help=f"SAM-Audio: extract any sound described in words (--prompts 'dog barking'), on {runtime}.",
+        prompted=True,
+        suffix="sam",
+        options=sam_audio_options(),
+        models=models,
+        plugin=plugin,
+        cache_identity=cache_identity,
+        defaults={"suffix": "sam"},
+    )
 
 
 def _get(options: Mapping[str, Any], name: str) -> Any:
