@@ -113,17 +113,19 @@ def choose(pm: Any, name: str, backend: str = "auto") -> Choice:
         wanted = [s for s in ordered if s.backend == backend]
         others = [s for s in ordered if s.backend != backend]
         b = backends[backend]
-        if not wanted:
+        if not wanted:  # specs is not empty, so another backend is there to use
             offered = ", ".join(s.backend for s in specs)
-            hint = f"{name} runs on: {offered}"
-            if not others:
-                raise PluginError(f"'{name}' has no {backend} backend installed", hint=hint)
-            warnings.append(f"'{name}' has no {backend} backend installed; using {others[0].backend} ({hint})")
+            warnings.append(
+                f"'{name}' has no {backend} backend installed; using {others[0].backend} ({name} runs on: {offered})"
+            )
+            ordered = others
         elif not b.available():
             if not others:
                 raise PluginError(f"the {backend} backend is not installed", hint=b.install_hint or None)
             warnings.append(f"the {backend} backend is not installed ({b.install_hint}); using {others[0].backend}")
-        ordered = wanted + others
+            ordered = others
+        else:
+            ordered = wanted + others
     return Choice(name, tuple(ordered), tuple(warnings))
 
 
