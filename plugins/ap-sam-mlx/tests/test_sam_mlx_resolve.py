@@ -12,7 +12,9 @@ import pytest
 
 from ap_sam_mlx import resolve as r
 from ap_sam_mlx.model import load_model
+from audio_playground import hub
 from audio_playground.errors import ModelError, UsageError
+from audio_playground.prompted import SAM_MODEL_NAMES
 
 
 def copy(tiny_model: Path, tmp_path: Path, name: str = "model") -> Path:
@@ -43,17 +45,16 @@ def edit_config(folder: Path, **changes: Any) -> None:
 def test_short_names_map_to_mlx_community() -> None:
     assert r.HUB_IDS["base"] == "mlx-community/sam-audio-base"
     assert r.HUB_IDS["large-tv"] == "mlx-community/sam-audio-large-tv"
-    assert r.hub_id_for("owner/model") == "owner/model"
-    assert r.hub_id_for("./a/b") is None and r.hub_id_for("a/b/c") is None and r.hub_id_for("/x") is None
+    assert list(r.HUB_IDS) == list(SAM_MODEL_NAMES)
 
 
-@pytest.mark.parametrize("name", ["base", "someone/sam-audio-fork"])
-def test_a_hub_model_not_cached_while_offline_says_what_to_do(name: str) -> None:
+def test_a_hub_model_not_cached_while_offline_says_what_to_do() -> None:
+    """The core's hub policy (tests/core/test_hub.py) on this plugin's hub ids."""
     with pytest.raises(ModelError) as info:
-        r.resolve(name)
+        r.resolve("base")
     message = str(info.value)
-    assert "not in the Hugging Face cache" in message and "HF_HUB_OFFLINE" in message
-    assert "hf download" in message and "--model DIR" in message and "\n" not in message
+    assert message.startswith("mlx-community/sam-audio-base is not in the Hugging Face cache")
+    assert "hf download mlx-community/sam-audio-base" in message and "--model DIR" in message
 
 
 def test_a_failed_download_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,18 +63,9 @@ def test_a_failed_download_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # refused at once: no network here
-    assert not r.offline()
+    assert not hub.offline()
     with pytest.raises(ModelError, match="cannot download mlx-community/sam-audio-small"):
         r.resolve("small")
-
-
-@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
-def test_offline_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", value)
-    assert r.offline()
 
 
 def test_a_cached_hub_model_loads_offline(offline: Path, tiny_model: Path) -> None:
@@ -146,24 +138,19 @@ def test_a_folder_without_config_or_text_encoder(tmp_path: Path, tiny_model: Pat
         r.resolve(str(named))
 
 
-@pytest.mark.parametrize(("text", "message"), [("{", "not readable JSON"), ("[1]", "not a JSON object")])
-def test_a_broken_config_is_a_model_error(tiny_model: Path, tmp_path: Path, text: str, message: str) -> None:
+def test_values_that_are_no_model_get_this_plugins_hints(tiny_model: Path, tmp_path: Path) -> None:
+    """The core's checks (tests/core/test_hub.py) with this plugin's folder hint and short names."""
     folder = copy(tiny_model, tmp_path)
-    (folder / "config.json").write_text(text)
-    with pytest.raises(ModelError, match=message):
+    (folder / "config.json").write_text("[1]")
+    with pytest.raises(ModelError, match="not a JSON object") as info:
         r.resolve(str(folder))
-
-
-def test_values_that_are_no_model(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(ModelError, match="is a file, not a model folder"):
-        r.resolve(str(tmp_path / "file"))
-    for missing in ("./nope", "a/b/c", str(tmp_path / "nope")):
-        with pytest.raises(ModelError, match="model folder not found"):
-            r.resolve(missing)
-    with pytest.raises(UsageError, match="unknown --model 'giant'") as info:
+    assert info.value.hint == r.FOLDER_HINT
+    with pytest.raises(ModelError, match="is a file, not a model folder") as info:
+        r.resolve(str(folder / "config.json"))
+    assert info.value.hint == r.FOLDER_HINT
+    with pytest.raises(UsageError, match="unknown --model 'giant'") as usage:
         r.resolve("giant")
-    assert "small, base, large" in str(info.value)
+    assert "use one of small, base, large, small-tv, base-tv, large-tv, a hub id" in str(usage.value)
 
 
 def test_not_downloading_gives_none_for_an_uncached_hub_model() -> None:
