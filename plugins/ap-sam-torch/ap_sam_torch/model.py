@@ -21,6 +21,7 @@ import numpy as np
 
 from ap_sam_torch.resolve import CHECKPOINT, FOLDER_HINT, ModelLocation, read_config, resolve
 from audio_playground.errors import ModelError, PluginError, UsageError
+from audio_playground.hub import first_line
 from audio_playground.prompted import DEFAULTS, GenerateOptions, Generation, PromptedSeparator, PromptedSettings
 
 INSTALL_HINT = (
@@ -35,12 +36,6 @@ NOT_LOADED = ("text_encoder.", "vision_encoder.", "visual_ranker.", "text_ranker
 """Checkpoint prefixes not taken from checkpoint.pt: T5, rankers and span predictor load their own weights; the
 vision encoder serves only video prompts and is dropped (text prompts give it zeros, not frames)."""
 FAILURE_HINT = "use a shorter --chunk-duration or a smaller --batch-size, add --streaming, or use --device cpu"
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def require_sam_audio() -> None:

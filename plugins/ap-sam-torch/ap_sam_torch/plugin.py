@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ap_sam_torch.resolve import identity, list_models
 from audio_playground.hookspecs import hookimpl
-from audio_playground.prompted import sam_audio_options
-from audio_playground.specs import ModelInfo, Separator, SeparatorSpec
+from audio_playground.prompted import sam_audio_spec
+from audio_playground.specs import Separator, SeparatorSpec
 
-NAME = "sam-audio"
 BACKEND = "pytorch"
 DISTRIBUTION = "ap-sam-torch"
 
@@ -20,32 +20,10 @@ def _load(options: Mapping[str, Any], device: str) -> Separator:
     return load_separator(options, device)
 
 
-def _models(options: Mapping[str, Any]) -> list[ModelInfo]:
-    from ap_sam_torch.resolve import list_models
-
-    return list_models(options)
-
-
-def _identity(options: Mapping[str, Any]) -> str | None:
-    from ap_sam_torch.resolve import identity
-
-    return identity(options)
-
-
 @hookimpl
 def ap_separators() -> list[SeparatorSpec]:
     return [
-        SeparatorSpec(
-            name=NAME,
-            backend=BACKEND,
-            load=_load,
-            help="SAM-Audio: extract any sound described in words (--prompts 'dog barking'), on PyTorch.",
-            prompted=True,
-            suffix="sam",
-            options=sam_audio_options(),
-            models=_models,
-            plugin=DISTRIBUTION,
-            cache_identity=_identity,
-            defaults={"suffix": "sam"},
+        sam_audio_spec(
+            BACKEND, load=_load, models=list_models, cache_identity=identity, plugin=DISTRIBUTION, runtime="PyTorch"
         )
     ]

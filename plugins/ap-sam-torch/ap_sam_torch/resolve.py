@@ -9,13 +9,12 @@ through the Hugging Face cache and are downloaded only when downloads are allowe
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audio_playground import hub
 from audio_playground.errors import ModelError, UsageError
 from audio_playground.prompted import DEFAULTS, SAM_MODEL_NAMES
 from audio_playground.specs import ModelInfo
@@ -34,7 +33,6 @@ FOLDER_HINT = (
     "text_encoder/ with config.json, model.safetensors and a tokenizer, or t5-base in the Hugging Face cache; "
     "`python -m ap_sam_torch.testing DIR` writes a tiny example"
 )
-LOGIN_HINT = "log in with `hf auth login` (or `huggingface-cli login`) or set HF_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -52,100 +50,17 @@ class ModelLocation:
         return self.hub_id or self.folder.name
 
 
-def offline() -> bool:
-    """True when Hugging Face downloads are off (HF_HUB_OFFLINE)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def snapshot(repo_id: str, patterns: list[str], *, download: bool = True) -> Path | None:
-    """The local snapshot of `repo_id`: from the cache, else downloaded if allowed; None if not local."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
-    except Exception:  # not cached (LocalEntryNotFoundError) or not a valid repo id
-        if not download:
-            return None
-    if offline():
-        raise ModelError(
-            f"{repo_id} is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE)",
-            hint=f"on a connected machine run `hf download {repo_id}` and copy its cache here, "
-            "unset HF_HUB_OFFLINE to download, or pass --model DIR (a local model folder)",
-        )
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except GatedRepoError as exc:
-        raise ModelError(
-            f"{repo_id} is gated and this machine has no access to it",
-            hint=f"request access on https://huggingface.co/{repo_id}, then {LOGIN_HINT}; "
-            "or pass --model DIR (a local copy)",
-        ) from exc
-    except RepositoryNotFoundError as exc:
-        raise ModelError(
-            f"{repo_id} is not on the Hugging Face hub, or is private",
-            hint=f"check the name; for a private or gated model {LOGIN_HINT}",
-        ) from exc
-    except Exception as exc:
-        raise ModelError(
-            f"cannot download {repo_id} ({_first_line(exc)})",
-            hint="check the name and the connection, or pass --model DIR (a local model folder)",
-        ) from exc
-
-
-def hub_id_for(name: str) -> str | None:
-    """The hub id a --model value names (a short name or owner/name), or None for anything else."""
-    if name in HUB_IDS:
-        return HUB_IDS[name]
-    parts = name.split("/")
-    if len(parts) == 2 and all(parts) and not name.startswith((".", "~")):
-        return name
-    return None
-
-
 def resolve(name: str, *, download: bool = True) -> ModelLocation | None:
     """Locate --model `name` and check its files; None only when `download` is False and it is not local.
 
     Raises ModelError naming what is missing, UsageError for a value that is no model at all.
     """
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelError("--model is a file, not a model folder", path=path, hint=FOLDER_HINT)
-        return _check(name, path, None, download=False)
-    hub = hub_id_for(name)
-    if hub is None:
-        if os.sep in name or name.startswith((".", "~")):
-            raise ModelError("model folder not found", path=path, hint="check the path, or " + _names_hint())
-        raise UsageError(f"unknown --model {name!r}", hint=_names_hint())
-    folder = snapshot(hub, SAM_PATTERNS, download=download)
-    if folder is None:
-        return None
-    return _check(name, folder, hub, download=download)
-
-
-def _names_hint() -> str:
-    return f"use one of {', '.join(SAM_MODEL_NAMES)}, a hub id (owner/name) or a local model folder"
+    return hub.resolve(name, HUB_IDS, SAM_PATTERNS, _check, folder_hint=FOLDER_HINT, download=download)
 
 
 def read_config(folder: Path) -> dict[str, Any]:
     """config.json of a model folder as a dict (ModelError if it is not a JSON object)."""
-    try:
-        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"config.json is not readable JSON ({exc})", path=folder, hint=FOLDER_HINT) from exc
-    if not isinstance(config, dict):
-        raise ModelError("config.json is not a JSON object", path=folder, hint=FOLDER_HINT)
-    return config
+    return hub.read_config(folder, hint=FOLDER_HINT)
 
 
 def _text_folder(folder: Path, config: Mapping[str, Any], *, download: bool) -> Path | None:
@@ -163,10 +78,10 @@ def _text_folder(folder: Path, config: Mapping[str, Any], *, download: bool) -> 
         return candidate
     if as_path.is_absolute() or text_name.startswith((".", "~")) or text_name.count("/") > 1:
         return None  # a folder that is not there
-    return snapshot(text_name, TEXT_PATTERNS, download=download)
+    return hub.snapshot(text_name, TEXT_PATTERNS, download=download)
 
 
-def _check(name: str, folder: Path, hub: str | None, *, download: bool) -> ModelLocation:
+def _check(name: str, folder: Path, hub_id: str | None, download: bool) -> ModelLocation:
     missing: list[str] = []
     config: dict[str, Any] = {}
     if (folder / CONFIG).is_file():
@@ -175,7 +90,7 @@ def _check(name: str, folder: Path, hub: str | None, *, download: bool) -> Model
         missing.append(CONFIG)
     if not (folder / CHECKPOINT).is_file():
         missing.append(f"{CHECKPOINT} (the weights)")
-    text = _text_folder(folder, config, download=download and hub is not None)
+    text = _text_folder(folder, config, download=download and hub_id is not None)
     if text is None:
         missing.append(f"{TEXT_ENCODER_DIR}/ (a T5 encoder and its tokenizer; or t5-base in the Hugging Face cache)")
     else:
@@ -187,10 +102,10 @@ def _check(name: str, folder: Path, hub: str | None, *, download: bool) -> Model
         if not any((text / f).is_file() for f in TOKENIZER_FILES):
             missing.append(f"{prefix}tokenizer.json or {prefix}spiece.model")
     if missing:
-        where = f"the model {hub}" if hub else "the model folder"
+        where = f"the model {hub_id}" if hub_id else "the model folder"
         raise ModelError(f"{where} lacks {', '.join(missing)}", path=folder, hint=FOLDER_HINT)
     assert text is not None
-    return ModelLocation(name, folder, text, hub)
+    return ModelLocation(name, folder, text, hub_id)
 
 
 def _digest_file(digest: Any, path: Path) -> None:
@@ -236,17 +151,5 @@ def list_models(options: Mapping[str, Any]) -> list[ModelInfo]:
     for given in (options.get("model"), options.get("repo")):
         if given and str(given) not in names:
             names.append(str(given))
-    found: list[ModelInfo] = []
-    for name in names:
-        hub = hub_id_for(name)
-        try:
-            location = resolve(name, download=False)
-        except (ModelError, UsageError) as exc:
-            found.append(ModelInfo(name, False, hub or name, exc.message))
-            continue
-        if location is None:
-            note = f"not downloaded: `hf download {hub}` (gated: request access first)" if hub else "not found"
-            found.append(ModelInfo(name, False, hub or name, note))
-        else:
-            found.append(ModelInfo(name, True, str(location.folder), f"hub: {hub}" if hub else "local folder"))
-    return found
+    note = " (gated: request access first)"
+    return hub.list_models(names, HUB_IDS, lambda name: resolve(name, download=False), download_note=note)

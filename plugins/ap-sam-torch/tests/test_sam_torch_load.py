@@ -15,7 +15,6 @@ import torch
 from ap_sam_torch.model import (
     TorchSamModel,
     build_config,
-    first_line,
     load_model,
     load_separator,
     require_sam_audio,
@@ -169,8 +168,3 @@ def test_devices() -> None:
     if not (torch.backends.mps.is_available()):
         with pytest.raises(UsageError, match="not available on this machine"):
             resolve_device("mps")
-
-
-def test_first_line() -> None:
-    assert first_line(RuntimeError("out of memory\nmore")) == "RuntimeError: out of memory"
-    assert first_line(ValueError()) == "ValueError"

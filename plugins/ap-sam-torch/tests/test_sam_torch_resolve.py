@@ -1,21 +1,18 @@
-"""--model resolution: short names, hub ids through the Hugging Face cache, local folders; offline, gated and
-missing models say what to do."""
+"""--model resolution: short names, hub ids through the Hugging Face cache, local folders; offline and missing
+models say what to do (gated ones too: the core's audio_playground.hub, tested in tests/core/test_hub.py)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ap_sam_torch import resolve as r
 from ap_sam_torch.model import load_model
 from audio_playground.errors import ModelError, UsageError
+from audio_playground.prompted import SAM_MODEL_NAMES
 
 
 def copy(tiny_model: Path, tmp_path: Path, name: str = "model") -> Path:
@@ -38,88 +35,19 @@ def set_text_name(folder: Path, name: str) -> None:
     (folder / "config.json").write_text(json.dumps(config))
 
 
-class Hub(http.server.BaseHTTPRequestHandler):
-    """A stand-in hub that answers every request with one status and X-Error-Code, as the real one does."""
-
-    status = 401
-    error_code = "GatedRepo"
-
-    def do_GET(self) -> None:
-        self.send_response(self.status)
-        if self.error_code:
-            self.send_header("X-Error-Code", self.error_code)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_HEAD = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def online_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Hub]]:
-    """Downloads allowed, against a local server (nothing leaves the machine)."""
-    from huggingface_hub import constants
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    handler = type("TestHub", (Hub,), {})
-    server.RequestHandlerClass = handler
-    yield handler
-    server.shutdown()
-    server.server_close()
-
-
 def test_short_names_map_to_metas_releases() -> None:
     assert r.HUB_IDS["base"] == "facebook/sam-audio-base"
     assert r.HUB_IDS["large-tv"] == "facebook/sam-audio-large-tv"
-    assert r.hub_id_for("owner/model") == "owner/model"
-    assert r.hub_id_for("./a/b") is None and r.hub_id_for("a/b/c") is None and r.hub_id_for("/x") is None
+    assert list(r.HUB_IDS) == list(SAM_MODEL_NAMES)
 
 
-@pytest.mark.parametrize("name", ["large", "someone/sam-audio-fork"])
-def test_a_hub_model_not_cached_while_offline_says_what_to_do(name: str) -> None:
-    with pytest.raises(ModelError) as info:
-        r.resolve(name)
-    message = str(info.value)
-    assert "not in the Hugging Face cache" in message and "HF_HUB_OFFLINE" in message
-    assert "hf download" in message and "--model DIR" in message and "\n" not in message
-
-
-def test_a_gated_model_without_access_says_how_to_get_it(online_hub: type[Hub]) -> None:
-    assert not r.offline()
+def test_a_hub_model_not_cached_while_offline_says_what_to_do() -> None:
+    """The core's hub policy (tests/core/test_hub.py: offline, gated, not found, failures) on Meta's hub ids."""
     with pytest.raises(ModelError) as info:
         r.resolve("large")
     message = str(info.value)
-    assert "facebook/sam-audio-large is gated" in message
-    assert "https://huggingface.co/facebook/sam-audio-large" in message
-    assert "hf auth login" in message and "huggingface-cli login" in message and "HF_TOKEN" in message
-
-
-def test_a_model_the_hub_does_not_have(online_hub: type[Hub]) -> None:
-    online_hub.status, online_hub.error_code = 404, "RepoNotFound"
-    with pytest.raises(ModelError, match="someone/nothing is not on the Hugging Face hub, or is private"):
-        r.resolve("someone/nothing")
-
-
-def test_a_failed_download_is_a_model_error(online_hub: type[Hub]) -> None:
-    online_hub.status, online_hub.error_code = 500, ""
-    with pytest.raises(ModelError, match="cannot download facebook/sam-audio-small"):
-        r.resolve("small")
-
-
-@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
-def test_offline_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", value)
-    assert r.offline()
+    assert message.startswith("facebook/sam-audio-large is not in the Hugging Face cache")
+    assert "hf download facebook/sam-audio-large" in message and "--model DIR" in message
 
 
 def test_a_cached_hub_model_with_a_cached_t5_loads_offline(offline: Path, tiny_model: Path, tmp_path: Path) -> None:
@@ -186,19 +114,18 @@ def test_a_local_folder_names_every_missing_file(tiny_model: Path, tmp_path: Pat
 
 
 def test_bad_model_values(tiny_model: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="unknown --model 'huge'"):
+    """The core's checks (tests/core/test_hub.py) with this plugin's folder hint and short names."""
+    with pytest.raises(UsageError, match="unknown --model 'huge'") as usage:
         r.resolve("huge")
-    with pytest.raises(ModelError, match="model folder not found"):
-        r.resolve(str(tmp_path / "nowhere"))
-    with pytest.raises(ModelError, match="is a file, not a model folder"):
+    assert "use one of small, base, large, small-tv, base-tv, large-tv, a hub id" in str(usage.value)
+    with pytest.raises(ModelError, match="is a file, not a model folder") as info:
         r.resolve(str(tiny_model / "config.json"))
+    assert info.value.hint == r.FOLDER_HINT
     folder = copy(tiny_model, tmp_path)
     (folder / "config.json").write_text("[1, 2]")
-    with pytest.raises(ModelError, match="not a JSON object"):
+    with pytest.raises(ModelError, match="not a JSON object") as info:
         r.resolve(str(folder))
-    (folder / "config.json").write_text("{")
-    with pytest.raises(ModelError, match="not readable JSON"):
-        r.resolve(str(folder))
+    assert info.value.hint == r.FOLDER_HINT
     set_config = {"text_encoder": {"name": ""}}
     (folder / "config.json").write_text(json.dumps(set_config))
     shutil.rmtree(folder / "text_encoder")
