@@ -116,15 +116,18 @@ def fingerprint(location: ModelLocation) -> str:
     return digest.hexdigest()[:16]
 
 
-def identity(options: Mapping[str, Any]) -> str:
-    """The cache identity of --model: name plus weights fingerprint (no download, no weight loading)."""
+def identity(options: Mapping[str, Any]) -> str | None:
+    """The cache identity of --model: name plus weights fingerprint (no download, no weight loading).
+
+    None (never cached) for a model that is not on this machine yet: its weights cannot be named before loading.
+    """
     name = str(options.get("model") or DEFAULTS["model"])
     try:
         location = resolve(name, download=False)
     except (ModelError, UsageError):
         location = None
     if location is None:
-        return f"sam-audio/mlx:{name}:unresolved"
+        return None
     return f"sam-audio/mlx:{name}:{fingerprint(location)}"
 
 
