@@ -149,10 +149,11 @@ def test_identity_names_the_weights(tiny_model: Path, tmp_path: Path) -> None:
     from ap_sam_mlx.testing import write_tiny_model
 
     first = r.identity({"model": str(tiny_model)})
-    assert first == r.identity({"model": str(tiny_model)})
+    assert first is not None and first == r.identity({"model": str(tiny_model)})
     assert first.startswith(f"sam-audio/mlx:{tiny_model}:") and len(first.rsplit(":", 1)[1]) == 16
     other = write_tiny_model(tmp_path / "other", seed=1)
-    assert r.identity({"model": str(other)}).rsplit(":", 1)[1] != first.rsplit(":", 1)[1]
+    second = r.identity({"model": str(other)})
+    assert second is not None and second.rsplit(":", 1)[1] != first.rsplit(":", 1)[1]
     assert r.identity({}) is None  # not on this machine: never cached
     assert r.identity({"model": "giant"}) is None
 
