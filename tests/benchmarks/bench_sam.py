@@ -17,12 +17,13 @@ Targets:
   solvers  euler with N steps does half the DiT evaluations of midpoint with N steps (from --report).
 Model: random weights (no weights can be downloaded), built from mlx-audio's real classes. `tiny` is the plugin's
 test model (`python -m ap_sam_mlx.testing DIR`: 8 kHz codec, hop 32). Its 250 latent frames per second are ten times
-the released models' 25, and MLX's CPU attention is quadratic, so one DiT pass over a 10 s chunk takes ~0.9 s and
-target 1 alone would run ~12 minutes. `bench` (the default) is that same tiny model with the codec's strides
-extended to hop 320: 25 latent frames per second like the released models (250 per 10 s chunk), so each step's
-share of the time is closer to the real model's while a 60 s run takes about a minute. The released codec is
-unusable here (about a minute of CPU per second of audio). Inputs are the demo song looped
-(audio_playground.audio.demo.make_demo_mix), 44.1 kHz stereo WAVs in tests/benchmarks/_data/ (git-ignored).
+the released models' 25 and MLX's CPU attention grows with the square of the length, so one DiT pass over a 10 s
+chunk takes ~0.9 s: target 1 at 16 midpoint steps would take over 20 minutes, nearly all in the DiT. `bench` (the
+default) is that tiny model with codec strides 4x8x10 (hop 320, decoder width 48): 25 latent frames per second
+like the released models (250 per 10 s chunk), so the DiT's share of the time is closer to theirs, and all three
+modes together take about 5 minutes. The released codec is unusable here (about a minute of CPU per second of
+audio). Inputs are the demo song looped (audio_playground.audio.demo.make_demo_mix), 44.1 kHz stereo WAVs in
+tests/benchmarks/_data/ (git-ignored), where the model folders are written too.
 """
 
 from __future__ import annotations
