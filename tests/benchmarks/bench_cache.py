@@ -22,44 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "_data"
-RATE = 44100
-
-
-def make_input(path: Path, seconds: float) -> Path:
-    """`seconds` of the demo song (a 20 s loop, stereo, 44.1 kHz) as 16-bit WAV/FLAC or 192 kb/s MP3."""
-    if path.exists():
-        return path
-    import numpy as np
-
-    from audio_playground.audio.demo import make_demo_mix
-
-    loop = make_demo_mix(20.0, RATE)
-    total = round(seconds * RATE)
-    tmp = path.with_name(path.name + ".partial" + path.suffix)
-    if path.suffix in {".wav", ".flac"}:
-        import soundfile as sf
-
-        with sf.SoundFile(str(tmp), "w", RATE, 2, subtype="PCM_16", format=path.suffix[1:].upper()) as out:
-            for start in range(0, total, loop.shape[1]):
-                out.write(loop[:, : min(loop.shape[1], total - start)].T)
-    else:
-        import av
-
-        with av.open(str(tmp), "w", format="mp3") as container:
-            stream = container.add_stream("libmp3lame", rate=RATE, layout="stereo")
-            stream.bit_rate = 192_000
-            for start in range(0, total, loop.shape[1]):
-                block = np.ascontiguousarray(loop[:, : min(loop.shape[1], total - start)])
-                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
-                frame.sample_rate = RATE
-                frame.pts = start
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-    tmp.replace(path)
-    return path
+from inputs import DATA, looped_demo  # the sibling module: scripts run from this folder
 
 
 def ap(args: list[str], cache: Path, plugins: str | None = None) -> tuple[float, float, bool]:
@@ -128,7 +91,7 @@ def bench_hash(size_mb: int) -> None:
 
 
 def bench_segment(fmt: str) -> None:
-    src = make_input(DATA / f"cache-10min.{fmt}", 600)
+    src = looped_demo(DATA / f"cache-10min.{fmt}", 600)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         work = Path(tmp)
         args = ["segment", "split", "--src", str(src), "--output-dir"]
@@ -145,7 +108,7 @@ def bench_demucs() -> None:
     repo = DATA / "demucs-full"
     if not (repo / "full4.th").exists():
         subprocess.run([sys.executable, "-m", "ap_demucs.testing", str(repo), "--full"], check=True)
-    clip = make_input(DATA / "cache-20s.wav", 20)
+    clip = looped_demo(DATA / "cache-20s.wav", 20)
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         work = Path(tmp)
         args = ["extract", "demucs", str(clip), "--repo", str(repo), "--model", "full4", "-o"]

@@ -14,10 +14,8 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "_data"
-RATE = 44100
+from inputs import DATA, looped_demo  # the sibling module: scripts run from this folder
 
 # Peak RSS from /proc/self/status VmHWM: getrusage's ru_maxrss keeps the forking parent's peak across exec.
 CHILD = """
@@ -37,39 +35,6 @@ print(json.dumps({"wall": wall, "frames": result.frames, "rate": result.sample_r
 """
 
 
-def make_input(path: Path, minutes: float) -> None:
-    """Write `minutes` of the demo song (a 20 s loop, stereo, 44.1 kHz) as FLAC or MP3, block by block."""
-    import numpy as np
-
-    from audio_playground.audio.demo import make_demo_mix
-
-    loop = make_demo_mix(20.0, RATE)
-    total = round(minutes * 60 * RATE)
-    tmp = path.with_name(path.name + ".partial")
-    if path.suffix == ".flac":
-        import soundfile as sf
-
-        with sf.SoundFile(str(tmp), "w", RATE, 2, subtype="PCM_16", format="FLAC") as out:
-            for start in range(0, total, loop.shape[1]):
-                out.write(loop[:, : min(loop.shape[1], total - start)].T)
-    else:
-        import av
-
-        with av.open(str(tmp), "w", format="mp3") as container:
-            stream = container.add_stream("libmp3lame", rate=RATE, layout="stereo")
-            stream.bit_rate = 192_000
-            for start in range(0, total, loop.shape[1]):
-                block = np.ascontiguousarray(loop[:, : min(loop.shape[1], total - start)])
-                frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
-                frame.sample_rate = RATE
-                frame.pts = start
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-    tmp.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input-format", choices=["flac", "mp3"], default="flac")
@@ -81,7 +46,7 @@ def main() -> None:
     src = DATA / f"long-{args.minutes:g}min.{args.input_format}"
     if not src.exists():
         started = time.perf_counter()
-        make_input(src, args.minutes)
+        looped_demo(src, args.minutes * 60)
         print(f"generated {src.name} ({src.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s")
     target = DATA / "converted.wav"
     try:

@@ -20,8 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "_data"
-RATE = 44100
+from inputs import DATA, looped_demo  # the sibling module: scripts run from this folder
 
 # Runs a CLI entry point in this process and prints its wall time and peak RSS (VmHWM) as JSON at exit.
 CHILD = """
@@ -51,25 +50,6 @@ def run(tool: str, args: list[str]) -> dict[str, float]:
     return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-def clip(path: Path, seconds: float) -> Path:
-    """The demo song looped to `seconds`, 16-bit stereo WAV at 44.1 kHz, written block by block."""
-    import soundfile as sf
-
-    from audio_playground.audio.demo import make_demo_mix
-
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    loop = make_demo_mix(20.0, RATE)
-    total = round(seconds * RATE)
-    tmp = path.with_name(path.name + ".partial")
-    with sf.SoundFile(str(tmp), "w", RATE, 2, subtype="PCM_16", format="WAV") as out:
-        for start in range(0, total, loop.shape[1]):
-            out.write(loop[:, : min(loop.shape[1], total - start)].T)
-    tmp.replace(path)
-    return path
-
-
 def models(full: bool) -> Path:
     repo = DATA / ("demucs-full" if full else "demucs-tiny")
     if not repo.exists():
@@ -81,7 +61,7 @@ def models(full: bool) -> Path:
 
 def speed(repeat: int) -> None:
     repo = models(full=True)
-    src = clip(DATA / "clip-20s.wav", 20.0)
+    src = looped_demo(DATA / "clip-20s.wav", 20.0)
     times: dict[str, list[float]] = {"ap": [], "demucs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat):
@@ -116,7 +96,7 @@ def speed(repeat: int) -> None:
 
 def memory(minutes: float, tools: list[str]) -> None:
     repo = models(full=False)
-    src = clip(DATA / f"clip-{minutes:g}min.wav", minutes * 60)
+    src = looped_demo(DATA / f"clip-{minutes:g}min.wav", minutes * 60)
     with tempfile.TemporaryDirectory() as tmp:
         for tool in tools:
             out = Path(tmp) / tool

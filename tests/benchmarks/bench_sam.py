@@ -42,9 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from inputs import DATA, looped_demo  # the sibling module: scripts run from this folder
 
-DATA = Path(__file__).resolve().parent / "_data"
-RATE = 44100
 PROMPTS = ("drums", "bass", "piano", "vocals", "guitar", "crowd")
 BENCH_RATES = [4, 8, 10]
 """Codec strides of the `bench` model: hop 320 at 8 kHz, 25 latent frames/s like the released 48 kHz/1920."""
@@ -71,24 +70,9 @@ main(sys.argv[1:])
 
 
 def clip(seconds: float) -> Path:
-    """The demo song looped to `seconds`, 16-bit stereo WAV at 44.1 kHz, written block by block, atomically."""
-    import soundfile as sf
-
-    from audio_playground.audio.demo import make_demo_mix
-
+    """The demo song looped to `seconds` (a 16-bit stereo WAV at 44.1 kHz, shared with bench_demucs.py)."""
     name = f"clip-{seconds / 60:g}min.wav" if seconds % 60 == 0 else f"clip-{seconds:g}s.wav"
-    path = DATA / name
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    loop = make_demo_mix(20.0, RATE)
-    total = round(seconds * RATE)
-    tmp = path.with_name(f".{path.name}.partial")
-    with sf.SoundFile(str(tmp), "w", RATE, 2, subtype="PCM_16", format="WAV") as out:
-        for start in range(0, total, loop.shape[1]):
-            out.write(loop[:, : min(loop.shape[1], total - start)].T)
-    tmp.replace(path)
-    return path
+    return looped_demo(DATA / name, seconds)
 
 
 def _tiny() -> Path:
