@@ -207,8 +207,6 @@ def separate_file(
 
     src = Path(src)
     out_dir = Path(output_dir)
-    if output_format == "flac" and bit_depth == "32f":
-        raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
     output = {
         "output_format": output_format,
         "bit_depth": bit_depth,
@@ -251,7 +249,9 @@ def separate_file(
         entry = caching.separation(cache, loaded, src, output)
     depth = bit_depth or default_bit_depth(info)
     if output_format == "flac" and depth == "32f":
-        raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
+        if bit_depth is not None:
+            raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
+        depth = "24"  # float input: FLAC's deepest format
     rate = sample_rate or info.sample_rate
     paths = stem_paths(separator.stems)
 

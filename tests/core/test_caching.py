@@ -476,12 +476,15 @@ def test_a_hit_that_maps_two_stems_to_one_file_is_refused(wav: Path, tmp_path: P
         api.separate_file(api.Loaded(spec), wav, tmp_path / "b", filename="{stem:.0}x.{ext}", cache=session)
     with pytest.raises(UsageError, match="FLAC holds"):
         api.separate_file(api.Loaded(spec), wav, tmp_path / "b", output_format="flac", bit_depth="32f", cache=session)
-    # The same checks without the cache: one file name for two stems; FLAC from a float input.
+    # The same check without the cache: one file name for two stems.
     with pytest.raises(UsageError, match="same file name"):
         api.separate_file(api.Loaded(spec), wav, tmp_path / "b", filename="{stem:.0}x.{ext}")
+    # FLAC from a float input, depth not given: 24-bit, FLAC's deepest (as convert does).
     floating = write_wav(tmp_path / "in" / "float.wav", noise(1, 2000), SR, subtype="FLOAT")
-    with pytest.raises(UsageError, match="FLAC holds"):
-        api.separate_file(api.Loaded(spec), floating, tmp_path / "b", output_format="flac", cache=session)
+    result = api.separate_file(api.Loaded(spec), floating, tmp_path / "f", output_format="flac", cache=session)
+    import soundfile as sf
+
+    assert {sf.info(str(p)).subtype for p in result.stems.values()} == {"PCM_24"}
 
 
 def test_python_api_uses_the_cache(wav: Path, tmp_path: Path) -> None:
