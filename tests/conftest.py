@@ -71,3 +71,26 @@ def stereo_wav(tmp_path: Path) -> Path:
     tone = 0.3 * np.sin(2 * np.pi * 220 * t)
     audio = np.stack([tone, tone * 0.5]) + noise(2, t.size, scale=0.05)
     return write_wav(tmp_path / "in" / "song.wav", audio.astype(np.float32), sr)
+
+
+def install_into(project: Path, target: Path) -> None:
+    """pip-install a local plugin project into a private --target folder, offline (hatchling must be installed)."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(project),
+        ],
+        check=True,
+    )

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.conftest import install_into
 from tests.core.test_docs import ROOT, code_lines, commands_in
 
 GUIDE = ROOT / "docs" / "plugins.md"
@@ -70,22 +71,7 @@ def guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
     site = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(site),
-            str(work / PACKAGE),
-        ],
-        check=True,
-    )
+    install_into(work / PACKAGE, site)
     return work, site
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from audio_playground.plugins import build_plugin_manager, get_plugin_manager, reset_plugin_manager
+from tests.conftest import install_into
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "ap-hello"
 
@@ -36,22 +37,7 @@ def test_get_plugin_manager_is_shared() -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Install the ap-hello fixture plugin (and a broken one) into a private --target folder."""
     target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(FIXTURE),
-        ],
-        check=True,
-    )
+    install_into(FIXTURE, target)
     broken = tmp_path_factory.mktemp("broken")
     shutil.copytree(FIXTURE, broken / "ap-broken")
     project = broken / "ap-broken"
@@ -61,22 +47,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (project / "pyproject.toml").write_text(text)
     (project / "ap_hello").rename(project / "ap_broken")
     (project / "ap_broken" / "__init__.py").write_text("raise ImportError('needs a library that is missing')\n")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(project),
-        ],
-        check=True,
-    )
+    install_into(project, target)
     return target
 
 
