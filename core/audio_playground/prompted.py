@@ -264,7 +264,13 @@ PROMPTED_OPTIONS: tuple[OptionSpec, ...] = (
         "Crossfade shape where chunks overlap (default: the config's, cosine).",
         choices=("cosine", "linear"),
     ),
-    OptionSpec("report", str, None, "Write a JSON run report (counters, seconds per step, peak memory) to this file."),
+    OptionSpec(
+        "report",
+        Path,
+        None,
+        "Write a JSON run report (counters, seconds per step, peak memory) to this file.",
+        cache_key=False,  # where the report goes does not change the stems
+    ),
     OptionSpec("window_size", float, None, "Same as --chunk-duration (compat).", hidden=True),
     OptionSpec(
         "max_segments",
@@ -504,6 +510,7 @@ class PromptedSeparator:
             (
                 "chunks",
                 "chunks_skipped",
+                "chunks_cached",
                 "frames",
                 "codec_encodes",
                 "codec_decodes",
@@ -583,7 +590,7 @@ class PromptedSeparator:
         if audio.shape[0] != 1:
             audio = audio.mean(axis=0, keepdims=True, dtype=np.float32)
         frames = audio.shape[1]
-        index = self.counters["chunks"] + self.counters["chunks_skipped"]
+        index = self.counters["chunks"] + self.counters["chunks_skipped"] + self.counters["chunks_cached"]
         if frames == 0 or (self.settings.max_chunks is not None and index >= self.settings.max_chunks):
             self.counters["chunks_skipped"] += 1
             return {stem: np.zeros((1, frames), np.float32) for stem in self.stems}
@@ -596,6 +603,12 @@ class PromptedSeparator:
         if self.settings.report is not None:
             self.write_report(self.settings.report)
         return out
+
+    def chunk_cached(self, index: int) -> None:
+        """The step cache served chunk `index`: count it (chunk limit, report) without running the model."""
+        self.counters["chunks_cached"] += 1
+        if self.settings.report is not None:
+            self.write_report(self.settings.report)
 
     def _parallel(self, audio: np.ndarray, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Every prompt from the mix: one shared encode, prompts batched, residuals decoded only if asked."""

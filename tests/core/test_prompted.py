@@ -521,3 +521,13 @@ def test_short_decodes_are_padded_to_the_chunk() -> None:
     out = make(["all"], ShortModel()).separate(tone_mix(0.5))
     assert out["all"].shape == (1, 500)
     assert not out["all"][0, -4:].any() and out["all"][0, :-4].any()
+
+
+def test_chunks_served_by_the_cache_are_counted(tmp_path) -> None:
+    sep = make(["low"], max_chunks=2, report=tmp_path / "r.json")
+    sep.chunk_cached(0)
+    out = sep.separate(np.ones((1, 100), np.float32))
+    assert sep.counters["chunks_cached"] == 1 and sep.counters["chunks"] == 1
+    assert not sep.separate(np.ones((1, 100), np.float32))["low"].any()  # beyond --max-segments: silence
+    assert out["low"].shape == (1, 100)
+    assert json.loads((tmp_path / "r.json").read_text())["chunks_cached"] == 1
