@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
-import numpy as np
-
-from audio_playground.engine import crossfade_window
 from audio_playground.errors import ModelError, OutputError, UsageError
 from audio_playground.specs import ChunkPlan, ModelInfo, OptionSpec, Separator, SeparatorSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from audio_playground.config import AudioPlaygroundConfig
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "PromptedModel",
     "PromptedSeparator",
     "PromptedSettings",
-    "crossfade_window",
     "parse_prompts",
     "peak_rss_mb",
     "sam_audio_options",
@@ -441,6 +439,8 @@ def peak_rss_mb() -> float | None:
 
 def _fit(wav: np.ndarray, frames: int) -> np.ndarray:
     """A decoded signal cut or zero-padded to `frames`, as a (1, frames) float32 row."""
+    import numpy as np
+
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)[:frames]
     if wav.shape[0] < frames:
         wav = np.pad(wav, (0, frames - wav.shape[0]))
@@ -500,6 +500,8 @@ class PromptedSeparator:
                 f"{settings.chunk_overlap} s leaves no audio to advance at {self.sample_rate} Hz",
                 hint="use a longer chunk or a shorter overlap",
             )
+        from audio_playground.engine import crossfade_window
+
         self.plan = ChunkPlan(
             frames, frames - overlap, crossfade_window(frames, overlap, settings.crossfade_type), every_hop=False
         )
@@ -573,6 +575,8 @@ class PromptedSeparator:
 
     def _seeds(self, chunk: np.ndarray, prompts: Sequence[str]) -> list[int]:
         """Noise seeds from the seed, the chunk's samples and the prompt: reproducible in any order."""
+        import numpy as np
+
         crc = zlib.crc32(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
         return [
             int(np.random.SeedSequence([self.settings.seed, crc, zlib.crc32(p.encode())]).generate_state(1)[0])
@@ -583,6 +587,8 @@ class PromptedSeparator:
 
     def separate(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
         """Separate one (channels, frames) chunk into {stem: (1, frames)} (channels are averaged first)."""
+        import numpy as np
+
         started = time.perf_counter()
         audio = np.asarray(chunk, dtype=np.float32)
         if audio.ndim == 1:

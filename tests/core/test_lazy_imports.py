@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("torch", "demucs", "mlx", "mlx_audio", "librosa", "transformers", "scipy", "soundfile", "av")
+HEAVY = ("torch", "demucs", "mlx", "mlx_audio", "librosa", "transformers", "scipy", "soundfile", "av", "numpy")
 
 SCRIPT = """
 import sys

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_playground.config import AudioPlaygroundConfig
-from audio_playground.engine import chunk_count, separate_array
+from audio_playground.engine import chunk_count, crossfade_window, separate_array
 from audio_playground.errors import ModelError, OutputError, UsageError
 from audio_playground.prompted import (
     OTHER_STEM,
@@ -23,7 +23,6 @@ from audio_playground.prompted import (
     PromptedModel,
     PromptedSeparator,
     PromptedSettings,
-    crossfade_window,
     parse_prompts,
     peak_rss_mb,
     sam_audio_options,
