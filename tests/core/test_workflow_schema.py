@@ -18,29 +18,7 @@ from audio_playground.workflow.schema import (
     parse_workflow,
     references,
 )
-
-CLI_MD_EXAMPLE = """\
-version: "1.0"
-vars:
-  out: out
-steps:
-  - name: convert
-    command: convert to-wav
-    args:
-      src: ${input}
-      target: ${vars.out}/audio.wav
-  - name: segment
-    command: segment split
-    args:
-      src: ${steps.convert.outputs.target}
-      output-dir: ${vars.out}/segments
-      window-size: 10
-  - name: merge
-    command: merge concat
-    args:
-      input-dir: ${steps.segment.outputs.output_dir}
-      target: ${vars.out}/merged.wav
-"""
+from tests.core.test_workflow import CLI_MD_EXAMPLE
 
 
 def write(tmp_path: Path, text: str, name: str = "wf.yaml") -> Path:
