@@ -147,6 +147,18 @@ def resolve(
     return check(name, folder, hub, download)
 
 
+def identity(prefix: str, name: str, locate: Callable[[str], T | None], fingerprint: Callable[[T], str]) -> str | None:
+    """A cache identity "<prefix>:<name>:<weights fingerprint>", with no download and no weight loading.
+
+    None (never cached) for a model that is not on this machine yet: its weights cannot be named before loading.
+    """
+    try:
+        location = locate(name)
+    except (ModelError, UsageError):
+        location = None
+    return None if location is None else f"{prefix}:{name}:{fingerprint(location)}"
+
+
 def read_config(folder: Path, *, hint: str = "") -> dict[str, Any]:
     """config.json of a model folder as a dict (ModelError if it is not readable JSON or not an object)."""
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audio_playground import hub
-from audio_playground.errors import ModelError, UsageError
+from audio_playground.errors import ModelError
 from audio_playground.prompted import DEFAULTS, SAM_MODEL_NAMES
 from audio_playground.specs import ModelInfo
 
@@ -131,18 +131,9 @@ def fingerprint(location: ModelLocation) -> str:
 
 
 def identity(options: Mapping[str, Any]) -> str | None:
-    """The cache identity of --model: name plus weights fingerprint (no download, no weight loading).
-
-    None (never cached) for a model that is not on this machine yet: its weights cannot be named before loading.
-    """
+    """The cache identity of --model (name plus weights fingerprint); None for a model not on this machine."""
     name = str(options.get("model") or DEFAULTS["model"])
-    try:
-        location = resolve(name, download=False)
-    except (ModelError, UsageError):
-        location = None
-    if location is None:
-        return None
-    return f"sam-audio/pytorch:{name}:{fingerprint(location)}"
+    return hub.identity("sam-audio/pytorch", name, lambda n: resolve(n, download=False), fingerprint)
 
 
 def list_models(options: Mapping[str, Any]) -> list[ModelInfo]:
