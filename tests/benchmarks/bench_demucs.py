@@ -59,6 +59,29 @@ def models(full: bool) -> Path:
     return repo
 
 
+def tool_args(tool: str, model: str, repo: Path, src: Path, out: Path) -> list[str]:
+    """The same separation asked of either tool: model from `repo`, CPU, no shifts (and no cache for ap)."""
+    if tool == "ap":
+        return [
+            "-q",
+            "--device",
+            "cpu",
+            "extract",
+            "demucs",
+            str(src),
+            "-o",
+            str(out),
+            "--model",
+            model,
+            "--repo",
+            str(repo),
+            "--shifts",
+            "0",
+            "--no-cache",
+        ]
+    return ["-n", model, "--repo", str(repo), "--shifts", "0", "-d", "cpu", "-o", str(out), str(src)]
+
+
 def speed(repeat: int) -> None:
     repo = models(full=True)
     src = looped_demo(DATA / "clip-20s.wav", 20.0)
@@ -67,26 +90,7 @@ def speed(repeat: int) -> None:
         for i in range(repeat):
             for tool in ("ap", "demucs") if i % 2 == 0 else ("demucs", "ap"):
                 out = Path(tmp) / f"{tool}-{i}"
-                if tool == "ap":
-                    args = [
-                        "-q",
-                        "--device",
-                        "cpu",
-                        "extract",
-                        "demucs",
-                        str(src),
-                        "-o",
-                        str(out),
-                        "--model",
-                        "full4",
-                        "--repo",
-                        str(repo),
-                        "--shifts",
-                        "0",
-                        "--no-cache",
-                    ]
-                else:
-                    args = ["-n", "full4", "--repo", str(repo), "--shifts", "0", "-d", "cpu", "-o", str(out), str(src)]
+                args = tool_args(tool, "full4", repo, src, out)
                 result = run(tool, args)
                 times[tool].append(result["wall"])
                 print(f"run {i} {tool:7s} {result['wall']:7.2f} s  peak {result['rss_mb']:7.0f} MB", flush=True)
@@ -100,26 +104,7 @@ def memory(minutes: float, tools: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for tool in tools:
             out = Path(tmp) / tool
-            if tool == "ap":
-                args = [
-                    "-q",
-                    "--device",
-                    "cpu",
-                    "extract",
-                    "demucs",
-                    str(src),
-                    "-o",
-                    str(out),
-                    "--model",
-                    "tiny4",
-                    "--repo",
-                    str(repo),
-                    "--shifts",
-                    "0",
-                    "--no-cache",
-                ]
-            else:
-                args = ["-n", "tiny4", "--repo", str(repo), "--shifts", "0", "-d", "cpu", "-o", str(out), str(src)]
+            args = tool_args(tool, "tiny4", repo, src, out)
             started = time.perf_counter()
             result = run(tool, args)
             print(
