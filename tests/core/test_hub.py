@@ -287,3 +287,15 @@ def test_any_other_failure_is_a_model_error(online_hub: type[Hub], monkeypatch: 
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # refused at once
     with pytest.raises(ModelError, match="cannot download owner/model-huge"):
         resolve("huge")
+
+
+def test_identity_names_local_weights_only() -> None:
+    from audio_playground import hub
+    from audio_playground.errors import ModelError
+
+    def missing(name: str) -> None:
+        raise ModelError("not here")
+
+    assert hub.identity("x/y", "m", lambda n: "folder", lambda loc: "abc") == "x/y:m:abc"
+    assert hub.identity("x/y", "m", lambda n: None, lambda loc: "abc") is None
+    assert hub.identity("x/y", "m", missing, lambda loc: "abc") is None
