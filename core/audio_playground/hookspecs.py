@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from audio_playground.specs import (
         BackendSpec,
         CacheSpec,
+        ExecutorSpec,
         SegmenterSpec,
         SeparatorSpec,
         SourceSpec,
@@ -65,6 +66,15 @@ def ap_backends() -> list[BackendSpec]:  # ty: ignore[invalid-implicit-return-in
 @hookspec
 def ap_caches() -> list[CacheSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
     """Return step-result stores. The core runs uncached when no plugin returns one."""
+
+
+@hookspec
+def ap_executors() -> list[ExecutorSpec]:  # ty: ignore[invalid-implicit-return-in-function-with-stub-body]
+    """Return executors: where the inputs of a batch run (the core ships "local"; ap-ray adds "ray").
+
+    ``--executor NAME`` on every command that takes several inputs picks one. Import the runtime (Ray, ...)
+    inside ``ExecutorSpec.run``, never at module level.
+    """
 
 
 @hookspec

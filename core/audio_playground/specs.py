@@ -307,6 +307,40 @@ class CacheSpec:
     """Higher wins when several cache plugins are installed."""
 
 
+# --------------------------------------------------------------------------- executors
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One input of a batch: the file and the track name its outputs take (plain data: it travels to workers)."""
+
+    index: int
+    input: str
+    """Absolute path of the input file."""
+    track: str
+    """{track} in the file-name template (the file's stem; its path under the folder with --recursive)."""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Where a batch of work items runs: this process or worker processes (the core's `local`), a Ray cluster.
+
+    run(ctx, items) takes an `audio_playground.executors.BatchContext` (the task every item goes through, the
+    worker count, the address, the driver's plugin manager) and an iterator of WorkItem, pulled in the calling
+    thread as the executor has room; it yields one run-manifest record (a dict) per item as each finishes, in
+    any order. A failed item is a record with status "failed", never an exception; run raises only for the
+    batch as a whole (an unreachable address: UsageError). An executor never changes what a step computes.
+    """
+
+    name: str
+    run: Callable[..., Iterator[Mapping[str, Any]]]
+    help: str = ""
+    plugin: str = ""
+    """Distribution that provides it, for install hints."""
+    connects: bool = False
+    """True when it takes --address (a cluster to join)."""
+
+
 # --------------------------------------------------------------------------- step results
 
 
