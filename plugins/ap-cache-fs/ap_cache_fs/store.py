@@ -120,6 +120,14 @@ def copy_file(src: Path, dest: Path) -> None:
     shutil.copyfile(src, dest)
 
 
+def _holds(path: Path, artifact: Mapping[str, Any]) -> bool:
+    """Whether the regular file at `path` already holds the artifact's bytes (same size, same hash)."""
+    try:
+        return path.is_file() and path.stat().st_size == artifact["size"] and hash_file(path) == artifact["hash"]
+    except OSError:
+        return False
+
+
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
     tmp = _temp_beside(path)
     try:
@@ -245,10 +253,14 @@ class FsCache:
 
     # ------------------------------------------------------------------ reading
 
-    def _verified(self, entry: Path, manifest: Mapping[str, Any]) -> dict[str, Path]:
-        """Every artifact's path after checking its size and hash against the manifest; Corrupt if one differs."""
+    def _verified(
+        self, entry: Path, manifest: Mapping[str, Any], names: Iterable[str] | None = None
+    ) -> dict[str, Path]:
+        """Artifact paths (of `names`, default all) after checking size and hash; Corrupt if one differs."""
+        outputs = manifest["outputs"]
         paths: dict[str, Path] = {}
-        for name, artifact in manifest["outputs"].items():
+        for name in outputs if names is None else names:
+            artifact = outputs[name]
             path = entry / artifact["file"]
             try:
                 size = path.stat().st_size
@@ -285,12 +297,15 @@ class FsCache:
             if found is None:
                 return None
             entry, manifest = found
+            places = {name: Path(place(name)) for name in manifest["outputs"]}
+            # A rerun into the same folder finds the outputs already there: a file holding the entry's bytes is
+            # left alone, so only what is missing or different is verified and copied.
+            stale = [name for name, artifact in manifest["outputs"].items() if not _holds(places[name], artifact)]
             try:
-                artifacts = self._verified(entry, manifest)
+                artifacts = self._verified(entry, manifest, stale)
             except Corrupt as exc:
                 self._drop_corrupt(entry, exc)
                 return None
-            places = {name: Path(place(name)) for name in artifacts}
             self._deliver(artifacts, places)
             self._touch(entry)
             return CacheHit(outputs=places, data=dict(manifest.get("result") or {}))

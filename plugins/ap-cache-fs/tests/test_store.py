@@ -98,6 +98,27 @@ def test_store_then_fetch_copies_verified_files(tmp_path: Path, cache: FsCache) 
     assert not list(out.glob(".*"))  # no temporary files left
 
 
+def test_a_rerun_leaves_outputs_that_already_hold_the_bytes(tmp_path: Path, cache: FsCache) -> None:
+    key, _ = stored(tmp_path, cache, same=b"kept as it is", changed=b"original", gone=b"missing")
+    out = tmp_path / "out"
+    assert cache.fetch(key, lambda name: out / f"{name}.wav") is not None
+    kept = (out / "same.wav").stat()
+    (out / "changed.wav").write_bytes(b"0riginal")  # same size, other bytes
+    (out / "gone.wav").unlink()
+    assert cache.fetch(key, lambda name: out / f"{name}.wav") is not None
+    assert (out / "same.wav").stat().st_ino == kept.st_ino  # not rewritten
+    assert (out / "same.wav").stat().st_mtime_ns == kept.st_mtime_ns
+    assert (out / "changed.wav").read_bytes() == b"original"
+    assert (out / "gone.wav").read_bytes() == b"missing"
+    # An output that already holds its bytes needs no intact artifact: only the rest are checked and copied.
+    entry = cache.entry_dir(key)
+    data = load_manifest(entry / MANIFEST)
+    assert data is not None
+    (entry / data["outputs"]["same"]["file"]).write_bytes(b"damaged in cache")
+    assert cache.fetch(key, lambda name: out / f"{name}.wav") is not None
+    assert (out / "same.wav").read_bytes() == b"kept as it is"
+
+
 def test_fetch_records_the_last_use(tmp_path: Path, cache: FsCache) -> None:
     key, _ = stored(tmp_path, cache, target=b"x")
     os.utime(cache.entry_dir(key) / MANIFEST, (1000, 1000))
