@@ -1,4 +1,7 @@
-"""Streaming WAV/FLAC writers whose files appear atomically, and groups of them that appear together.
+"""Streaming audio writers whose files appear atomically, and groups of them that appear together.
+
+WAV and FLAC go through soundfile; MP3, Opus, AAC/M4A and ALAC through PyAV (audio/encode.py), chosen by
+the target's suffix or a format name (audio/formats.py).
 
 A writer writes into `.<name>.partial-<random>` beside the target and renames it with os.replace on
 commit; leaving its context without a commit (an error, Ctrl-C) deletes the temporary file. PCM samples
@@ -13,8 +16,10 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
+from audio_playground.audio.formats import FORMATS as ALL_FORMATS
+from audio_playground.audio.formats import OutputFormat, format_for_path
 from audio_playground.errors import OutputError, UsageError
 
 if TYPE_CHECKING:
@@ -24,10 +29,10 @@ if TYPE_CHECKING:
 
 BitDepth = Literal["16", "24", "32f"]
 ClipMode = Literal["rescale", "clamp", "none"]
-OutputFormat = Literal["wav", "flac"]
 
 SUBTYPES: dict[str, str] = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 FORMATS: dict[str, str] = {"wav": "WAV", "flac": "FLAC"}
+"""The formats soundfile writes, by libsndfile name; every other format goes through PyAV."""
 RESCALE_HEADROOM = 1.01
 """clip="rescale" divides by RESCALE_HEADROOM * peak when the peak exceeds full scale (as demucs does)."""
 
@@ -78,7 +83,11 @@ def to_pcm(block: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
 
 
 class AudioWriter:
-    """Write (channels, frames) float32 blocks to a WAV or FLAC file that appears only on commit()."""
+    """Write (channels, frames) float32 blocks to an audio file that appears only on commit().
+
+    Lossy formats (mp3, opus, aac) encode float samples at `bitrate` bits/s (None: the format's default) and
+    ignore `bit_depth`; ALAC, like FLAC, stores 16 or 24-bit integers.
+    """
 
     def __init__(
         self,
@@ -89,6 +98,7 @@ class AudioWriter:
         format: OutputFormat | None = None,
         bit_depth: BitDepth = "16",
         clip: ClipMode = "clamp",
+        bitrate: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.sample_rate = int(sample_rate)
@@ -96,6 +106,7 @@ class AudioWriter:
         self.format: OutputFormat = format or self._format_from_suffix(self.path)
         self.bit_depth: BitDepth = bit_depth
         self.clip: ClipMode = clip
+        self.bitrate = bitrate
         self._validate()
         self.frames = 0
         """Frames written so far."""
@@ -125,29 +136,31 @@ class AudioWriter:
 
     @staticmethod
     def _format_from_suffix(path: Path) -> OutputFormat:
-        suffix = path.suffix.lower().lstrip(".")
-        if suffix == "wav":
-            return "wav"
-        if suffix == "flac":
-            return "flac"
-        raise UsageError(
-            f"cannot tell the output format from the suffix {path.suffix or '(none)'!r}",
-            path=path,
-            hint="name the file .wav or .flac, or pass format='wav' or 'flac'",
-        )
+        return cast("OutputFormat", format_for_path(path))
+
+    @property
+    def lossy(self) -> bool:
+        """True for mp3, opus and aac: float samples go to the encoder, bit_depth does not apply."""
+        return ALL_FORMATS[self.format].lossy
 
     def _validate(self) -> None:
-        if self.format not in FORMATS:
-            raise UsageError(f"unknown output format {self.format!r}", path=self.path, hint="use wav or flac")
+        from audio_playground.audio.formats import FORMAT_NAMES, check_output
+
+        if self.format not in ALL_FORMATS:
+            raise UsageError(
+                f"unknown output format {self.format!r}", path=self.path, hint=f"use one of {', '.join(FORMAT_NAMES)}"
+            )
+        check_output(self.format, self.bitrate, self.path)
         if self.bit_depth not in SUBTYPES:
             raise UsageError(f"unknown bit depth {self.bit_depth!r}", path=self.path, hint="use one of 16, 24, 32f")
         if self.clip not in get_args(ClipMode):
             raise UsageError(f"unknown clip mode {self.clip!r}", path=self.path, hint="use one of rescale, clamp, none")
-        if self.format == "flac" and self.bit_depth == "32f":
+        if ALL_FORMATS[self.format].integer_only and self.bit_depth == "32f":
+            name = self.format.upper()
             raise UsageError(
-                "FLAC stores 16 or 24-bit integer samples, not 32-bit float",
+                f"{name} stores 16 or 24-bit integer samples, not 32-bit float",
                 path=self.path,
-                hint="use --bit-depth 16 or 24 with FLAC, or write WAV for 32f",
+                hint=f"use --bit-depth 16 or 24 with {name}, or write WAV for 32f",
             )
         if self.sample_rate <= 0 or self.channels <= 0:
             raise UsageError(
@@ -155,6 +168,10 @@ class AudioWriter:
                 path=self.path,
                 hint="use a positive sample rate and channel count",
             )
+        if self.format not in FORMATS:
+            from audio_playground.audio.encode import check_encoder
+
+            check_encoder(self.format, self.sample_rate, self.channels, self.path)
 
     def _prepare_directory(self) -> None:
         if self.path.is_dir():
@@ -171,6 +188,10 @@ class AudioWriter:
     def _open_final(self) -> Any:
         import soundfile as sf
 
+        if self.format not in FORMATS:
+            from audio_playground.audio.encode import AVSink
+
+            return AVSink(self._tmp, self.format, self.sample_rate, self.channels, self.bit_depth, self.bitrate)
         try:
             return sf.SoundFile(
                 str(self._tmp),
@@ -218,7 +239,7 @@ class AudioWriter:
         x = frames_first
         if scale != 1.0:
             x = x * np.float32(scale)
-        if self.bit_depth == "32f":
+        if self.bit_depth == "32f" or self.lossy:
             if self.clip != "none":
                 x = np.clip(x, -1.0, 1.0)
             data = x
