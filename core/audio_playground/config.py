@@ -69,6 +69,9 @@ class AudioPlaygroundConfig(BaseSettings):
 
     # separation
     backend: Literal["auto", "pytorch", "mlx", "numpy"] = Field("auto", description="Compute backend.")
+    roformer_dir: Path | None = Field(
+        None, description="Folder of RoFormer checkpoints (.ckpt + .yaml pairs) that `ap models list` shows."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -189,6 +189,8 @@ class ModelInfo:
     available: bool
     location: str = ""
     note: str = ""
+    stems: tuple[str, ...] = ()
+    """The stems this model writes, when they differ per model (checkpoints with their own configs)."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,10 @@ class SeparatorSpec:
     """Default file-name suffix ({stem}-{suffix}.wav); the name when empty."""
     options: tuple[OptionSpec, ...] = ()
     models: Callable[[Mapping[str, Any]], list[ModelInfo]] | None = None
-    """List the models this separator knows and whether each is available locally."""
+    """List the models this separator knows and whether each is available locally. `ap models list` passes
+    {"repo": its --repo folder or None, "models_dir": the value of the `models_dir` setting or None}."""
+    models_dir: str = ""
+    """Name of the config field holding this separator's local models folder (e.g. "roformer_dir"), if any."""
     plugin: str = ""
     """Distribution that provides it, for install hints."""
     cache_identity: Callable[[Mapping[str, Any]], str | None] | None = None

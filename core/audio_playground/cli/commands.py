@@ -276,14 +276,15 @@ def models_list(repo: Path | None, as_json: bool) -> None:
     from audio_playground.backends import all_backends, all_separators
 
     app = get_app()
-    app.setup()
+    config = app.setup()
     backends = all_backends(app.pm)
     rows: list[dict[str, Any]] = []
     for name, specs in sorted(all_separators(app.pm).items()):
         for spec in specs:
             backend = backends.get(spec.backend)
             installed = backend.available() if backend else True
-            models = spec.models({"repo": repo}) if spec.models else []
+            folder = getattr(config, spec.models_dir, None) if spec.models_dir else None
+            models = spec.models({"repo": repo, "models_dir": folder}) if spec.models else []
             for model in models:
                 rows.append(
                     {
@@ -294,6 +295,7 @@ def models_list(repo: Path | None, as_json: bool) -> None:
                         "available": model.available and installed,
                         "location": model.location,
                         "note": model.note,
+                        "stems": list(model.stems),
                     }
                 )
             if not models:
@@ -306,6 +308,7 @@ def models_list(repo: Path | None, as_json: bool) -> None:
                         "available": installed,
                         "location": "",
                         "note": "",
+                        "stems": [],
                     }
                 )
     if as_json:
@@ -317,8 +320,9 @@ def models_list(repo: Path | None, as_json: bool) -> None:
             mark = "yes" if row["available"] else "no "
             where = f"  {row['location']}" if row["location"] else ""
             note = f"  ({row['note']})" if row["note"] else ""
+            stems = f"  stems: {', '.join(row['stems'])}" if row["stems"] else ""
             backend = row["backend"] + ("" if row["backend_installed"] else " [not installed]")
-            click.echo(f"  [{mark}] {backend:<10} {row['model']}{where}{note}")
+            click.echo(f"  [{mark}] {backend:<10} {row['model']}{stems}{where}{note}")
 
 
 @hookimpl
