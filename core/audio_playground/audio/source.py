@@ -110,6 +110,18 @@ def _av_duration(container: Any, stream: Any) -> float:
     return (container.duration or 0) / 1_000_000
 
 
+def _edited_frames(container: Any, stream: Any, sample_rate: int) -> int | None:
+    """The exact length of an MP4/MOV/M4A audio track, from its edit list; None for other containers.
+
+    FFmpeg skips an AAC track's priming samples on decode but not the encoder's padding at the end (up to
+    one 1024-frame packet, 15.6 ms on the demo song); the track's edited duration says where the audio ends.
+    MP3 (LAME header), Opus and ALAC files already decode to their exact length.
+    """
+    if "mov" not in container.format.name.split(",") or not stream.duration or stream.time_base is None:
+        return None
+    return round(float(stream.duration * stream.time_base) * sample_rate)
+
+
 def _container_name(names: str, path: Path) -> str:
     """FFmpeg's demuxer name, narrowed to the file's suffix for multi-name demuxers ("mov,mp4,m4a,...")."""
     options = names.split(",")
@@ -466,6 +478,7 @@ class AVStream(_Stream):
         sr = self.info.sample_rate
         origin = stream.start_time or 0
         tb = stream.time_base
+        limit = _edited_frames(container, stream, sr)
         pos: int | None = 0
         if seek:
             pos = None
@@ -501,6 +514,10 @@ class AVStream(_Stream):
                         path=path,
                         hint="convert the file with ffmpeg to a fixed layout first",
                     )
+                if limit is not None and pos + arr.shape[1] > limit:
+                    if pos >= limit:
+                        return
+                    arr = arr[:, : limit - pos]  # the encoder's padding after the last real sample
                 decoded_any = True
                 yield pos, arr
                 pos += arr.shape[1]
