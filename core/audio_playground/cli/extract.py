@@ -19,6 +19,7 @@ from audio_playground.specs import OptionSpec, SeparateResult, SeparatorSpec
 from audio_playground.workflow.outputs import declare_outputs, mark_unavailable
 
 PROCESS_PREFIX = "process-"
+ENSEMBLE = "ensemble"  # `extract ensemble` combines separators (cli/ensemble.py)
 
 
 def option_to_click(spec: OptionSpec) -> click.Option:
@@ -74,10 +75,14 @@ class ExtractGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = sorted(self._separators())
-        return names + [PROCESS_PREFIX + n for n in names]
+        return sorted({*names, ENSEMBLE}) + [PROCESS_PREFIX + n for n in names]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         separators = self._separators()
+        if cmd_name == ENSEMBLE and ENSEMBLE not in separators:
+            from audio_playground.cli.ensemble import build_ensemble_command
+
+            return build_ensemble_command()
         atomic = cmd_name.startswith(PROCESS_PREFIX) and cmd_name[len(PROCESS_PREFIX) :] in separators
         name = cmd_name[len(PROCESS_PREFIX) :] if atomic else cmd_name
         if name in separators:
