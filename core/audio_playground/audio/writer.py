@@ -3,8 +3,9 @@
 WAV and FLAC go through soundfile; MP3, Opus, AAC/M4A and ALAC through PyAV (audio/encode.py), chosen by
 the target's suffix or a format name (audio/formats.py).
 
-A writer writes into `.<name>.partial-<random>` beside the target and renames it with os.replace on
-commit; leaving its context without a commit (an error, Ctrl-C) deletes the temporary file. PCM samples
+A writer writes into `.<name>.partial-<host>-<pid>-<random>` beside the target and renames it with os.replace
+on commit; leaving its context without a commit (an error, Ctrl-C) deletes the temporary file, and the temporary
+files a killed process (SIGKILL) left of the same target are deleted when the next writer of it opens. PCM samples
 are converted here (round(x * 2**(bits-1)), saturated) so that decoding and re-encoding 16/24-bit audio is
 bit-exact.
 """
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from audio_playground.audio.formats import FORMATS as ALL_FORMATS
 from audio_playground.audio.formats import OutputFormat, format_for_path
+from audio_playground.audio.tempfiles import create_temp, remove_stale
 from audio_playground.errors import OutputError, UsageError
 
 if TYPE_CHECKING:
@@ -49,21 +50,9 @@ def default_bit_depth(info: AudioInfo) -> BitDepth:
     return "16"
 
 
-def _partial_name(path: Path, suffix: str = "") -> Path:
-    return path.parent / f".{path.name}.partial-{secrets.token_hex(4)}{suffix}"
-
-
 def _create_temp(path: Path, suffix: str = "") -> Path:
-    """Create an empty temporary file beside `path` (mode 0666 minus the umask, like any new file)."""
-    for _ in range(100):
-        candidate = _partial_name(path, suffix)
-        try:
-            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:  # pragma: no cover - a 32-bit random name already taken
-            continue
-        os.close(fd)
-        return candidate
-    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover - 100 collisions
+    """Create an empty temporary file beside `path`, named after this process (see audio/tempfiles.py)."""
+    return create_temp(path, suffix)
 
 
 def to_pcm(block: np.ndarray, bit_depth: BitDepth) -> np.ndarray:
@@ -117,6 +106,7 @@ class AudioWriter:
         self._raw: Any = None
         self._raw_path: Path | None = None
         self._prepare_directory()
+        remove_stale(self.path)
         try:
             self._tmp = _create_temp(self.path)
             if self.clip == "rescale":
