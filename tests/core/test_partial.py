@@ -14,8 +14,8 @@ import pytest
 
 from audio_playground.audio import tempfiles
 from audio_playground.audio.writer import AudioWriter
-from tests.core.media import tone
 from tests.conftest import write_wav
+from tests.core.media import tone
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and process ids")
 
