@@ -1,23 +1,24 @@
-"""Configuration: the one home of every default (pydantic-settings).
+"""Configuration: the one home of every default (pydantic; pydantic-settings reads the layers).
 
 Precedence, highest first: command line > environment (AUDIO_PLAYGROUND_<FIELD>) > ./.env > --config FILE
-(TOML) > the defaults below.
+(TOML) > the defaults below. pydantic-settings is imported only when one of those layers exists (a config file,
+a ./.env file, an AUDIO_PLAYGROUND_ variable): otherwise the defaults and the command line are validated by
+the plain model, which spares every such run pydantic-settings' import.
 """
 
 from __future__ import annotations
 
+import os
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audio_playground.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 ENV_PREFIX = "AUDIO_PLAYGROUND_"
 
@@ -35,16 +36,10 @@ def _default_cache_dir() -> Path:
     return Path(user_cache_dir("audio-playground", appauthor=False))
 
 
-class AudioPlaygroundConfig(BaseSettings):
+class AudioPlaygroundConfig(BaseModel):
     """Every setting of the program, with its default."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     # global
     log_level: LogLevel = Field("INFO", description="Log threshold; DEBUG also shows tracebacks.")
@@ -73,20 +68,45 @@ class AudioPlaygroundConfig(BaseSettings):
         None, description="Folder of RoFormer checkpoints (.ckpt + .yaml pairs) that `ap models list` shows."
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = settings_cls.model_config.get("toml_file")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
+
+ENV_FILE = ".env"
+
+
+@cache
+def settings_class(toml_file: Path | None = None) -> type[AudioPlaygroundConfig]:
+    """The config read through pydantic-settings: environment, ./.env and (when given) a TOML file."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+    class AudioPlaygroundSettings(BaseSettings, AudioPlaygroundConfig):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX,
+            env_file=ENV_FILE,
+            env_file_encoding="utf-8",
+            extra="ignore",
+            validate_default=True,
+        )
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+            if toml_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            return tuple(sources)
+
+    return AudioPlaygroundSettings
+
+
+def _has_layers() -> bool:
+    """Whether the environment or ./.env may hold settings (pydantic-settings matches names in any case)."""
+    prefix = ENV_PREFIX.upper()
+    return any(name.upper().startswith(prefix) for name in os.environ) or Path(ENV_FILE).is_file()
 
 
 def load_config(config_file: str | Path | None = None, **overrides: Any) -> AudioPlaygroundConfig:
@@ -97,8 +117,9 @@ def load_config(config_file: str | Path | None = None, **overrides: Any) -> Audi
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError("config file not found", path=path, hint="pass an existing TOML file to --config")
-        config_dict = SettingsConfigDict(**{**AudioPlaygroundConfig.model_config, "toml_file": path})
-        cls = type("AudioPlaygroundConfigFromFile", (AudioPlaygroundConfig,), {"model_config": config_dict})
+        cls = settings_class(path)
+    elif _has_layers():
+        cls = settings_class()
     try:
         return cls(**values)
     except ValidationError as exc:
