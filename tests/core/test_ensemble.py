@@ -150,3 +150,29 @@ def test_help_lists_ensemble(ap: Callable[..., Result]) -> None:
     help_text = ap("extract", "ensemble", "--help").out
     for option in ("--member", "--algorithm", "--weights", "--member-option", "--format"):
         assert option in help_text
+
+
+def test_ensemble_is_a_workflow_step(ap: Callable[..., Result], stereo_wav: Path, tmp_path: Path) -> None:
+    workflow = tmp_path / "ensemble.yaml"
+    workflow.write_text(
+        "version: '1.0'\n"
+        "steps:\n"
+        "  - name: ensemble\n"
+        "    command: extract ensemble\n"
+        "    args:\n"
+        "      inputs: ${input}\n"
+        "      output-dir: out/${input.stem}\n"
+        "      member: [hpss, hpss]\n"
+        "      member-option: ['hpss#2.margin=3']\n"
+        "      algorithm: median_wave\n"
+        "  - name: merge\n"
+        "    command: merge concat\n"
+        "    args:\n"
+        "      input-dir: ${steps.ensemble.outputs.output_dir}\n"
+        "      pattern: harmonic-*.wav\n"
+        "      target: out/${input.stem}/harmonic-copy.wav\n"
+    )
+    result = ap("run", "--config", workflow, stereo_wav)
+    assert result.code == 0, result.err
+    assert sf.info("out/song/harmonic-ensemble.wav").frames == sf.info(stereo_wav).frames
+    assert Path("out/song/harmonic-copy.wav").exists()

@@ -102,6 +102,12 @@ _OPTIONS = [
     click.option(
         "--weights", default=None, metavar="W1,W2,...", help="One weight per member, for avg_wave (default 1 each)."
     ),
+    click.option(
+        "--backend",
+        default=None,
+        metavar="NAME",
+        help="Compute backend for every member (default auto: each member's best installed backend).",
+    ),
     click.option("--suffix", default="ensemble", show_default=True, help="File-name suffix."),
     click.option(
         "--filename",
@@ -144,7 +150,7 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
             member,
             api.load(
                 member.separator,
-                backend=config.backend,
+                backend=kwargs["backend"] or config.backend,
                 options=member_options(app, member, label, settings),
                 device=config.device,
                 pm=app.pm,
