@@ -242,7 +242,7 @@ def ensemble_file(
     info = probe(src)
     scratch = Path(tempfile.mkdtemp(prefix="ap-ensemble-", dir=temp_dir))
     try:
-        outputs: list[tuple[str, dict[str, Path]]] = []
+        outputs: list[tuple[str, Mapping[str, Path]]] = []
         served: dict[str, bool] = {}
         labels = member_labels([member for member, _ in members])
         for i, (label, (_, loaded)) in enumerate(zip(labels, members, strict=True)):
