@@ -123,7 +123,8 @@ class PromptedModel(Protocol):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """Optional features it implements: "reranking" (reranking_candidates > 1), "spans" (predict_spans)."""
+        """Optional features it implements: "reranking" (reranking_candidates > 1), "spans" (predict_spans),
+        "seeded_decode" (decode takes `seed=`, the chunk's seed, for randomness in decoding such as a watermark)."""
         ...
 
     def encode_mixture(self, audio: np.ndarray) -> Any:
@@ -139,7 +140,10 @@ class PromptedModel(Protocol):
         ...
 
     def decode(self, latents: Sequence[Any]) -> list[np.ndarray]:
-        """Decode latents (targets or residuals, any mix) to 1-D float32 audio; the driver fits the length."""
+        """Decode latents (targets or residuals, any mix) to 1-D float32 audio; the driver fits the length.
+
+        A model with the "seeded_decode" capability is called as decode(latents, seed=chunk_seed) instead: one
+        seed per chunk, the same for every row of the chunk, whatever the rows' order."""
         ...
 
 
@@ -564,14 +568,24 @@ class PromptedSeparator:
         self.counters["transformer_items"] += generation.evaluations * len(features)
         return generation
 
-    def _decode(self, latents: list[Any], frames: int) -> list[np.ndarray]:
+    def _decode(self, latents: list[Any], frames: int, seed: int) -> list[np.ndarray]:
         started = time.perf_counter()
-        wavs = self.model.decode(latents)
+        if "seeded_decode" in self.model.capabilities:
+            wavs = self.model.decode(latents, seed=seed)  # ty: ignore[unknown-argument]
+        else:
+            wavs = self.model.decode(latents)
         self._timed("decode", started)
         if len(wavs) != len(latents):
             raise_model_error(self.name, f"decode returned {len(wavs)} signals for {len(latents)} latents")
         self.counters["codec_decodes"] += len(latents)
         return [_fit(w, frames) for w in wavs]
+
+    def _chunk_seed(self, chunk: np.ndarray) -> int:
+        """The chunk's seed (from the seed and the chunk's samples): what a seeded decode of its rows draws from."""
+        import numpy as np
+
+        crc = zlib.crc32(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+        return int(np.random.SeedSequence([self.settings.seed, crc]).generate_state(1)[0])
 
     def _seeds(self, chunk: np.ndarray, prompts: Sequence[str]) -> list[int]:
         """Noise seeds from the seed, the chunk's samples and the prompt: reproducible in any order."""
@@ -620,13 +634,14 @@ class PromptedSeparator:
         """Every prompt from the mix: one shared encode, prompts batched, residuals decoded only if asked."""
         frames = audio.shape[1]
         mixture = self._encode_mixture(audio)
+        seed = self._chunk_seed(audio)
         out: dict[str, np.ndarray] = {}
         for group in _batches(self.prompts, self.settings.batch_size):
             generation = self._generate(mixture, [features[p] for p in group], self._seeds(audio, group))
             latents = list(generation.targets)
             if self.settings.residuals:
                 latents += generation.residuals
-            wavs = self._decode(latents, frames)
+            wavs = self._decode(latents, frames, seed)
             for i, prompt in enumerate(group):
                 out[stem_name(prompt)] = wavs[i]
                 if self.settings.residuals:
@@ -637,11 +652,12 @@ class PromptedSeparator:
         """Prompt 1 from the mix, prompt 2 from prompt 1's residual, ...; the last residual is `other`."""
         frames = audio.shape[1]
         current = audio
+        seed = self._chunk_seed(audio)  # one per chunk: every link of the chain decodes with it
         out: dict[str, np.ndarray] = {}
         for prompt in self.prompts:
             mixture = self._encode_mixture(current)
             generation = self._generate(mixture, [features[prompt]], self._seeds(current, [prompt]))
-            target, residual = self._decode([generation.targets[0], generation.residuals[0]], frames)
+            target, residual = self._decode([generation.targets[0], generation.residuals[0]], frames, seed)
             out[stem_name(prompt)] = target
             if self.settings.residuals:
                 out[stem_name(prompt) + RESIDUAL_SUFFIX] = residual

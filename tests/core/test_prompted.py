@@ -530,3 +530,32 @@ def test_chunks_served_by_the_cache_are_counted(tmp_path) -> None:
     assert not sep.separate(np.ones((1, 100), np.float32))["low"].any()  # beyond --max-segments: silence
     assert out["low"].shape == (1, 100)
     assert json.loads((tmp_path / "r.json").read_text())["chunks_cached"] == 1
+
+
+class SeededDecodeModel(BandModel):
+    """A model whose decoding draws from a seed (as DACVAE's watermark does): it records each call's seed."""
+
+    def __init__(self) -> None:
+        super().__init__(capabilities=frozenset({"seeded_decode"}))
+        self.decode_seeds: list[int] = []
+
+    def decode(self, latents: Sequence[Any], seed: int = -1) -> list[np.ndarray]:
+        self.decode_seeds.append(seed)
+        return super().decode(latents)
+
+
+@pytest.mark.parametrize("chain", [False, True])
+def test_a_seeded_decode_gets_one_seed_per_chunk(chain: bool) -> None:
+    """Every decode of a chunk (each batch, each link of a chain) gets the chunk's seed; --seed changes it."""
+    seeds = {}
+    for seed in (0, 1):
+        model = SeededDecodeModel()
+        sep = make(["low", "mid", "high"], model, batch_size=2, chain_residuals=chain, residuals=True, seed=seed)
+        sep.separate(tone_mix(0.5))
+        sep.separate(tone_mix(0.5) * 0.5)
+        assert len(model.decode_seeds) == (6 if chain else 4) and -1 not in model.decode_seeds
+        half = len(model.decode_seeds) // 2
+        first, second = model.decode_seeds[:half], model.decode_seeds[half:]
+        assert len(set(first)) == 1 and len(set(second)) == 1 and first[0] != second[0]
+        seeds[seed] = first[0]
+    assert seeds[0] != seeds[1]
