@@ -193,8 +193,12 @@ def separate_file(
     end_time: float | None = None,
     on_chunk: Callable[[int, int | None, float], None] | None = None,
     cache: CacheSession | None = None,
+    bitrate: int | None = None,
 ) -> SeparateResult:
     """Separate one input into stem files under `output_dir`; all stems appear together, atomically.
+
+    `output_format` is wav, flac, mp3, opus, aac or alac ({ext}: its suffix, m4a for aac and alac); `bitrate`
+    (bits/s) applies to the lossy ones.
 
     With a cache, a stored result is copied to the stem files without loading the model (cached=True in the
     result); otherwise each chunk is read from or stored in the cache, so an interrupted run resumes.
@@ -203,11 +207,14 @@ def separate_file(
 
     from audio_playground import caching
     from audio_playground.audio import AudioWriter, commit_all, default_bit_depth, open_audio, probe
+    from audio_playground.audio.formats import FORMATS, check_output, format_for_path
     from audio_playground.engine import run_separation
 
     src = Path(src)
     out_dir = Path(output_dir)
+    check_output(output_format, bitrate)
     output = {
+        "bitrate": bitrate,
         "output_format": output_format,
         "bit_depth": bit_depth,
         "sample_rate": sample_rate,
@@ -218,7 +225,7 @@ def separate_file(
     names = {
         "track": track or src.stem,
         "suffix": suffix if suffix is not None else loaded.spec.file_suffix,
-        "ext": output_format,
+        "ext": FORMATS[output_format].ext,
         "model": loaded.model_name,
     }
 
@@ -226,6 +233,8 @@ def separate_file(
         paths = {stem: out_dir / filename.format(stem=stem, **names) for stem in stems}
         if len(set(paths.values())) != len(paths):
             raise _same_name(filename)
+        for path in paths.values():
+            format_for_path(path, output_format)  # a --filename suffix that does not fit the format
         return paths
 
     entry = caching.separation(cache, loaded, src, output)
@@ -248,10 +257,13 @@ def separate_file(
     if entry is not None and loaded.spec is not spec_before:  # fell back to another backend: another model
         entry = caching.separation(cache, loaded, src, output)
     depth = bit_depth or default_bit_depth(info)
-    if output_format == "flac" and depth == "32f":
+    if FORMATS[output_format].integer_only and depth == "32f":
         if bit_depth is not None:
-            raise UsageError("FLAC holds 16 or 24-bit samples, not 32f", hint="use --bit-depth 16|24 or --format wav")
-        depth = "24"  # float input: FLAC's deepest format
+            raise UsageError(
+                f"{output_format.upper()} holds 16 or 24-bit samples, not 32f",
+                hint="use --bit-depth 16|24 or --format wav",
+            )
+        depth = "24"  # float input: the format's deepest
     rate = sample_rate or info.sample_rate
     paths = stem_paths(separator.stems)
 
@@ -268,6 +280,7 @@ def separate_file(
                     format=cast("OutputFormat", output_format),
                     bit_depth=cast("BitDepth", depth),
                     clip=cast("ClipMode", clip),
+                    bitrate=bitrate,
                 )
             )
             for stem, path in paths.items()

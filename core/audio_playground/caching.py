@@ -36,8 +36,10 @@ ProgressCallback = Callable[[float, float | None], None]
 
 SEPARATE_STEP = "separate"
 CHUNK_STEP = "separate-chunk"
-OUTPUT_OPTIONS = ("output_format", "bit_depth", "sample_rate", "clip")
+OUTPUT_OPTIONS = ("output_format", "bit_depth", "sample_rate", "clip", "bitrate")
 """Options of a separation that shape the written files but not the model's chunk results."""
+UNSET_UNKEYED = frozenset({"bitrate"})
+"""Output options added later: left out of a key while unset, so keys made before them stay valid."""
 
 
 def plain(value: Any) -> Any:
@@ -250,20 +252,26 @@ def convert(
     start_time: float | None = None,
     end_time: float | None = None,
     on_progress: ProgressCallback | None = None,
+    output_format: str | None = None,
+    bitrate: int | None = None,
 ) -> tuple[ConvertResult, bool]:
     """`convert to-wav` through the cache: (result, cached)."""
     from audio_playground.audio.convert import convert_to_wav
+    from audio_playground.audio.formats import format_for_path
     from audio_playground.specs import ConvertResult
 
     src, target = Path(src), Path(target)
+    fmt = format_for_path(target, output_format)  # refuses a suffix no writer produces, before a cache look-up
     options = {
         "sample_rate": sample_rate,
         "channels": channels,
         "bit_depth": bit_depth,
         "start_time": start_time,
         "end_time": end_time,
-        "format": "flac" if target.suffix.lower() == ".flac" else "wav",
+        "format": fmt,
     }
+    if bitrate is not None:  # unset: keys made before --bitrate existed stay valid
+        options["bitrate"] = bitrate
     # convert_to_wav refuses a target that is its source: never let a hit overwrite the input.
     entry = None
     if cache is not None and not _same_file(src, target):
@@ -279,6 +287,8 @@ def convert(
             start_time=start_time,
             end_time=end_time,
             on_progress=on_progress,
+            output_format=output_format,
+            bitrate=bitrate,
         )
 
     return cached_step(
@@ -454,7 +464,11 @@ def separation(
         "separator": spec.name,
         "backend": spec.backend,
         "options": separator_options(spec, loaded.options),
-        **{k: output.get(k) for k in (*OUTPUT_OPTIONS, "start_time", "end_time")},
+        **{
+            k: output.get(k)
+            for k in (*OUTPUT_OPTIONS, "start_time", "end_time")
+            if k not in UNSET_UNKEYED or output.get(k) is not None
+        },
     }
     entry = cache.entry(SEPARATE_STEP, f"extract {spec.name}", {"src": src}, options, identity)
     if entry is None:

@@ -1,12 +1,15 @@
-"""The convert step: any input to a WAV (or FLAC) file, streamed, windowed, resampled, written atomically."""
+"""The convert step: any input to a WAV, FLAC, MP3, Opus, AAC or ALAC file, streamed, windowed, resampled,
+written atomically."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from audio_playground.audio.formats import FORMATS, check_output, format_for_path
 from audio_playground.audio.source import open_audio
-from audio_playground.audio.writer import AudioWriter, BitDepth, default_bit_depth
+from audio_playground.audio.writer import AudioWriter, BitDepth, OutputFormat, default_bit_depth
 from audio_playground.errors import UsageError
 from audio_playground.specs import ConvertResult
 
@@ -30,8 +33,12 @@ def convert_to_wav(
     start_time: float | None = None,
     end_time: float | None = None,
     on_progress: ProgressCallback | None = None,
+    output_format: str | None = None,
+    bitrate: int | None = None,
 ) -> ConvertResult:
-    """Convert `src` to a PCM/float WAV at `target` (FLAC when the target ends in .flac).
+    """Convert `src` to `target` in the format its suffix names (or `output_format`; see audio/formats.py).
+
+    A suffix no writer produces, or one that does not fit `output_format`, is refused before any decoding.
 
     Unset options keep the input's own rate, channels and bit depth (lossy input: 16-bit), so lossless
     input converts sample-exactly. on_progress(done_seconds, total_seconds) follows the written output;
@@ -42,12 +49,13 @@ def convert_to_wav(
         raise UsageError(
             "the target is the source file", path=target_path, hint="write the converted file to another path"
         )
-    fmt = "flac" if target_path.suffix.lower() == ".flac" else "wav"
+    fmt = cast("OutputFormat", format_for_path(target_path, output_format))
+    check_output(fmt, bitrate, target_path)
     with open_audio(src_path, start=start_time, end=end_time, sample_rate=sample_rate, channels=channels) as stream:
         info = stream.info
         depth: BitDepth = bit_depth or default_bit_depth(info)
-        if bit_depth is None and fmt == "flac" and depth == "32f":
-            depth = "24"  # FLAC has no float samples: keep as much as it can hold
+        if bit_depth is None and FORMATS[fmt].integer_only and depth == "32f":
+            depth = "24"  # FLAC and ALAC have no float samples: keep as much as they can hold
         rate = stream.sample_rate
         if stream.frames is not None:
             total: float | None = stream.frames / rate
@@ -63,6 +71,7 @@ def convert_to_wav(
             format=fmt,
             bit_depth=depth,
             clip="none" if depth == "32f" else "clamp",
+            bitrate=bitrate,
         ) as writer:
             for block in stream:
                 writer.write(block)

@@ -11,7 +11,7 @@ import click
 
 from audio_playground.cli.app import CONTEXT_SETTINGS, get_app
 from audio_playground.cli.extract import ExtractGroup
-from audio_playground.cli.options import no_cache_option, time_options
+from audio_playground.cli.options import FORMAT_CHOICES, bitrate_option, no_cache_option, time_options
 from audio_playground.hookspecs import hookimpl
 from audio_playground.specs import ConvertResult, MergeResult, SegmentResult
 from audio_playground.workflow.outputs import declare_outputs
@@ -54,7 +54,12 @@ def convert() -> None:
 @declare_outputs(ConvertResult)
 @convert.command("to-wav")
 @click.option("--src", required=True, type=FILE, help="Input file: any audio or video PyAV can read.")
-@click.option("--target", required=True, type=FILE, help="WAV file to write (atomically).")
+@click.option(
+    "--target",
+    required=True,
+    type=FILE,
+    help="File to write (atomically); its suffix names the format: .wav .flac .mp3 .opus .ogg .m4a (AAC).",
+)
 @click.option(
     "--sample-rate",
     type=click.IntRange(min=1),
@@ -73,8 +78,16 @@ def convert() -> None:
     "--bit-depth",
     type=click.Choice(["16", "24", "32f"]),
     default=None,
-    help="Sample format (default: the input's PCM depth, else 16).",
+    help="Sample format of wav, flac, alac (default: the input's PCM depth, else 16).",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMAT_CHOICES),
+    default=None,
+    help="Format, when the suffix allows more than one (.m4a: aac or alac); default: the suffix's.",
+)
+@bitrate_option
 @time_options
 @no_cache_option
 def to_wav(
@@ -83,13 +96,16 @@ def to_wav(
     sample_rate: int | None,
     channels: int | None,
     bit_depth: str | None,
+    output_format: str | None,
+    bitrate: int | None,
     start_time: float | None,
     end_time: float | None,
     no_cache: bool,
 ) -> Any:
-    """Decode SRC (audio or video, first audio stream) and write TARGET as WAV.
+    """Decode SRC (audio or video, first audio stream) and write TARGET: WAV, or the format its suffix names.
 
-    Lossless input kept at its own rate and depth converts sample-exactly.
+    Lossless input kept at its own rate and depth converts sample-exactly to WAV, FLAC or ALAC. A suffix
+    that no writer produces is refused before any work.
     """
     from audio_playground import caching
 
@@ -108,6 +124,8 @@ def to_wav(
             start_time=start_time,
             end_time=end_time,
             on_progress=progress,
+            output_format=output_format,
+            bitrate=bitrate,
         ),
     )
     get_app().log.info("wrote", target=str(result.target), frames=result.frames)

@@ -123,8 +123,37 @@ def no_cache_option(f: F) -> F:
     )(f)
 
 
+class Bitrate(click.ParamType):
+    """Bits per second: 192000, 192k, 0.32M."""
+
+    name = "bitrate"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from audio_playground.audio.formats import parse_bitrate
+        from audio_playground.errors import UsageError
+
+        try:
+            rate = parse_bitrate(value)
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
+        assert rate is not None
+        return rate
+
+
+FORMAT_CHOICES = ("wav", "flac", "mp3", "opus", "aac", "alac")
+"""Output formats (audio/formats.py FORMAT_NAMES, repeated here so `ap --help` imports nothing more)."""
+
+bitrate_option = click.option(
+    "--bitrate",
+    type=Bitrate(),
+    default=None,
+    metavar="RATE",
+    help="Bits/s of lossy output, e.g. 128k (default: mp3 192k, aac 192k, opus 128k).",
+)
+
+
 def output_format_options(f: F) -> F:
-    """--format / --bit-depth / --sample-rate / --clip for written audio."""
+    """--format / --bitrate / --bit-depth / --sample-rate / --clip for written audio."""
     f = click.option(
         "--clip",
         type=click.Choice(["rescale", "clamp", "none"]),
@@ -142,12 +171,13 @@ def output_format_options(f: F) -> F:
         "--bit-depth",
         type=click.Choice(["16", "24", "32f"]),
         default=None,
-        help="Output samples (default: the input's PCM depth, else 16).",
+        help="Output samples of wav, flac, alac (default: the input's PCM depth, else 16).",
     )(f)
+    f = bitrate_option(f)
     return click.option(
         "--format",
         "output_format",
-        type=click.Choice(["wav", "flac"]),
+        type=click.Choice(FORMAT_CHOICES),
         default=None,
-        help="Output container (default wav).",
+        help="Output format: wav (default), flac, mp3, opus (.opus), aac (.m4a) or alac (.m4a).",
     )(f)
