@@ -1,8 +1,10 @@
 """The plugin manager: the core's built-in plugins plus every entry point of group ``audio_playground``.
 
-Entry points are loaded through stevedore, which reports each one that fails to import instead of stopping;
-the failure is kept and shown by ``ap plugins list``. ``AUDIO_PLAYGROUND_LOAD_PLUGINS`` (comma-separated
-entry-point names, empty for none) limits which third-party plugins load, for tests and debugging.
+Entry points are read and loaded through importlib.metadata, one at a time: one that fails to import is kept
+as a failure and shown by ``ap plugins list`` instead of stopping the others. (stevedore did this before; it cost
+a second scan of the installed distributions and its own import at every start, for no feature used here.)
+``AUDIO_PLAYGROUND_LOAD_PLUGINS`` (comma-separated entry-point names, empty for none) limits which third-party
+plugins load, for tests and debugging.
 """
 
 from __future__ import annotations
@@ -67,46 +69,23 @@ def _allowed() -> set[str] | None:
 
 
 def _load_entry_points(pm: PluginManager) -> None:
-    from stevedore import ExtensionManager, NamedExtensionManager
-
-    allowed = _allowed()
-    failures: list[tuple[Any, BaseException]] = []
-
-    def on_failure(_manager: Any, entry_point: Any, error: BaseException) -> None:
-        failures.append((entry_point, error))
-
-    if allowed is None:
-        manager = ExtensionManager(
-            namespace=ENTRY_POINT_GROUP, invoke_on_load=False, on_load_failure_callback=on_failure
-        )
-    else:
-        manager = NamedExtensionManager(
-            namespace=ENTRY_POINT_GROUP,
-            names=sorted(allowed),
-            invoke_on_load=False,
-            on_load_failure_callback=on_failure,
-        )
-    # stevedore's cached entry points carry no distribution: look the names up in importlib.metadata.
-    dists = _distributions()
-    for ext in manager.extensions:
-        dist, version = dists.get(ext.name, ("?", "?"))
-        if pm.has_plugin(ext.name):
-            continue
-        pm.register_plugin(ext.plugin, ext.name, dist, version, builtin=False)
-    for entry_point, error in failures:
-        dist, version = dists.get(entry_point.name, ("?", "?"))
-        pm.record_failure(entry_point.name, dist, version, error)
-
-
-def _distributions() -> dict[str, tuple[str, str]]:
     from importlib.metadata import entry_points
 
-    found: dict[str, tuple[str, str]] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    allowed = _allowed()
+    seen: set[str] = set()
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        name = entry_point.name
+        if (allowed is not None and name not in allowed) or pm.has_plugin(name) or name in seen:
+            continue
+        seen.add(name)  # a second entry point of this name (another copy on sys.path) is skipped
         dist = entry_point.dist
-        if dist is not None:
-            found.setdefault(entry_point.name, (dist.metadata["Name"], dist.version))
-    return found
+        distribution, version = (dist.metadata["Name"], dist.version) if dist is not None else ("?", "?")
+        try:
+            plugin = entry_point.load()
+        except Exception as error:  # a broken plugin is listed, never fatal
+            pm.record_failure(name, distribution, version, error)
+            continue
+        pm.register_plugin(plugin, name, distribution, version, builtin=False)
 
 
 def _register_builtins(pm: PluginManager) -> None:
