@@ -177,7 +177,7 @@ print(json.dumps({"problems": problems, "missing": missing, "plugins": [[r.name,
 
 
 def test_every_ap_command_the_guide_mentions_is_current(guide: tuple[Path, Path]) -> None:
-    # In a fresh process: entry points are discovered once per process (stevedore caches them).
+    # In a fresh process: entry points are discovered once per process.
     work, site = guide
     result = subprocess.run(
         [sys.executable, "-c", CHECK, str(GUIDE)],
