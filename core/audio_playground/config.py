@@ -104,9 +104,9 @@ def settings_class(toml_file: Path | None = None) -> type[AudioPlaygroundConfig]
 
 
 def _has_layers() -> bool:
-    """Whether the environment or ./.env may hold settings (pydantic-settings matches names in any case)."""
-    prefix = ENV_PREFIX.upper()
-    return any(name.upper().startswith(prefix) for name in os.environ) or Path(ENV_FILE).is_file()
+    """Whether ./.env or an environment variable may set a field (pydantic-settings matches names in any case)."""
+    fields = {ENV_PREFIX + name.upper() for name in AudioPlaygroundConfig.model_fields}
+    return any(name.upper() in fields for name in os.environ) or Path(ENV_FILE).is_file()
 
 
 def load_config(config_file: str | Path | None = None, **overrides: Any) -> AudioPlaygroundConfig:

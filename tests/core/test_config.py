@@ -60,3 +60,14 @@ def test_bad_values_are_config_errors(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_every_field_has_a_description() -> None:
     for name, field in AudioPlaygroundConfig.model_fields.items():
         assert field.description, name
+
+
+def test_pydantic_settings_reads_only_when_a_layer_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    # conftest sets AUDIO_PLAYGROUND_CACHE_DIR, a field: without it and with only non-fields, the plain model.
+    monkeypatch.delenv("AUDIO_PLAYGROUND_CACHE_DIR")
+    assert type(load_config(device="cpu")) is AudioPlaygroundConfig
+    assert type(load_config()) is AudioPlaygroundConfig  # AUDIO_PLAYGROUND_LOAD_PLUGINS is no field
+    monkeypatch.setenv("audio_playground_device", "mps")  # names match in any case
+    layered = load_config()
+    assert isinstance(layered, AudioPlaygroundConfig) and type(layered) is not AudioPlaygroundConfig
+    assert layered.device == "mps"
