@@ -19,8 +19,8 @@ from audio_playground.errors import APError
 if TYPE_CHECKING:
     import numpy as np
 
-    from audio_playground.api import Loaded
     from audio_playground.config import AudioPlaygroundConfig
+    from audio_playground.loaded import Loaded
     from audio_playground.specs import (
         CacheHit,
         ConvertResult,
