@@ -71,56 +71,57 @@ def check_encoder(output_format: str, sample_rate: int, channels: int, path: str
         ) from exc
 
 
-class AVSink:
-    """An open PyAV container taking frames-first blocks; close() flushes the encoder and writes the trailer."""
+class StreamEncoder:
+    """An audio stream added to an open PyAV output container: encode() returns its packets to mux.
+
+    `start_seconds` places the first sample (a video's audio may start after its picture).
+    """
 
     def __init__(
-        self, path: Path, output_format: str, sample_rate: int, channels: int, bit_depth: str, bitrate: int | None
+        self,
+        container: Any,
+        spec: FormatSpec,
+        sample_rate: int,
+        channels: int,
+        bit_depth: str,
+        bitrate: int | None,
+        *,
+        start_seconds: float = 0.0,
     ) -> None:
-        import av
-
         from audio_playground.audio.resample import Resampler
 
-        self.spec = spec = FORMATS[output_format]
+        self.spec = spec
         self.channels = channels
         self.rate = encode_rate(spec, sample_rate)
+        self._sample_rate = sample_rate
         self._resampler = Resampler(sample_rate, self.rate, channels) if self.rate != sample_rate else None
+        self._origin = round(start_seconds * self.rate)
         self._pts = 0
         self._in_frames = 0
-        self._sample_rate = sample_rate
-        options = {"movie_timescale": str(self.rate)} if spec.muxer == "ipod" else {}
-        try:
-            self._container = av.open(str(path), "w", format=spec.muxer, options=options)
-            try:
-                stream = self._container.add_stream(spec.codec or "", rate=self.rate, layout=_layout(channels))
-                stream.format = _sample_format(spec, bit_depth)
-                if spec.lossy:
-                    stream.bit_rate = bitrate or spec.default_bitrate
-                stream.codec_context.open()
-            except BaseException:
-                self._container.close()
-                raise
-        except av.error.FFmpegError as exc:
-            raise OSError(f"cannot start the {output_format} encoder ({exc})") from exc
+        stream = container.add_stream(spec.codec or "", rate=self.rate, layout=_layout(channels))
+        stream.format = _sample_format(spec, bit_depth)
+        if spec.lossy:
+            stream.bit_rate = bitrate or spec.default_bitrate
+        stream.codec_context.open()
         self._stream = stream
         self._format = stream.format.name
 
-    def write(self, data: np.ndarray) -> None:
+    def encode(self, data: np.ndarray) -> list[Any]:
         """Encode (frames, channels) samples: int16, int32 (24 bits << 8) or float32, as soundfile takes them."""
         import numpy as np
 
         if self._resampler is not None:
             self._in_frames += data.shape[0]
             data = self._resampler.process(np.ascontiguousarray(data.T, dtype=np.float32)).T
-        self._encode(data)
+        return self._encode(data)
 
-    def _encode(self, data: np.ndarray) -> None:
+    def _encode(self, data: np.ndarray) -> list[Any]:
         import av
         import numpy as np
 
         n = data.shape[0]
         if n == 0:
-            return
+            return []
         if self._format.endswith("p"):
             planes = np.ascontiguousarray(data.T)
         else:
@@ -129,37 +130,75 @@ class AVSink:
             planes = planes.astype(np.float32, copy=False)
         frame = av.AudioFrame.from_ndarray(planes, format=self._format, layout=self._stream.layout)
         frame.sample_rate = self.rate
-        frame.pts = self._pts
+        frame.pts = self._origin + self._pts
         self._pts += n
-        self._mux(frame)
+        return self._packets(frame)
 
-    def _mux(self, frame: Any) -> None:
+    def _packets(self, frame: Any) -> list[Any]:
         import av
 
         try:
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            return list(self._stream.encode(frame))
         except av.error.FFmpegError as exc:
             raise OSError(f"{self.spec.name} encoding failed ({exc})") from exc
 
-    def close(self) -> None:
-        """Flush the resampler and encoder, then write the container's trailer."""
+    def flush(self) -> list[Any]:
+        """The last packets: what the resampler and the encoder hold back."""
         import numpy as np
 
+        packets: list[Any] = []
+        if self._resampler is not None:
+            # The resampled length is exact (as the source's is): cut or pad soxr's flush to it.
+            from audio_playground.audio.resample import expected_frames
+
+            empty = np.zeros((self.channels, 0), dtype=np.float32)
+            tail = self._resampler.process(empty, last=True).T
+            want = expected_frames(self._in_frames, self._sample_rate, self.rate) - self._pts
+            if tail.shape[0] < want:
+                tail = np.concatenate([tail, np.zeros((want - tail.shape[0], self.channels), np.float32)])
+            packets += self._encode(tail[: max(want, 0)])
+        return packets + self._packets(None)
+
+
+class AVSink:
+    """An audio file written by PyAV, taking what soundfile takes; close() flushes and writes the trailer."""
+
+    def __init__(
+        self, path: Path, output_format: str, sample_rate: int, channels: int, bit_depth: str, bitrate: int | None
+    ) -> None:
+        import av
+
+        spec = FORMATS[output_format]
+        options = {"movie_timescale": str(encode_rate(spec, sample_rate))} if spec.muxer == "ipod" else {}
+        try:
+            self._container: Any = av.open(str(path), "w", format=spec.muxer, options=options)
+            try:
+                self._encoder = StreamEncoder(self._container, spec, sample_rate, channels, bit_depth, bitrate)
+            except BaseException:
+                self._container.close()
+                raise
+        except av.error.FFmpegError as exc:
+            raise OSError(f"cannot start the {output_format} encoder ({exc})") from exc
+
+    def write(self, data: np.ndarray) -> None:
+        """Encode and mux (frames, channels) samples."""
+        self._mux(self._encoder.encode(data))
+
+    def _mux(self, packets: list[Any]) -> None:
+        import av
+
+        try:
+            for packet in packets:
+                self._container.mux(packet)
+        except av.error.FFmpegError as exc:  # pragma: no cover - a full disk while muxing
+            raise OSError(f"writing failed ({exc})") from exc
+
+    def close(self) -> None:
+        """Flush the encoder, then write the container's trailer."""
         if self._container is None:
             return
         try:
-            if self._resampler is not None:
-                # The resampled length is exact (as the source's is): cut or pad soxr's flush to it.
-                from audio_playground.audio.resample import expected_frames
-
-                empty = np.zeros((self.channels, 0), dtype=np.float32)
-                tail = self._resampler.process(empty, last=True).T
-                want = expected_frames(self._in_frames, self._sample_rate, self.rate) - self._pts
-                if tail.shape[0] < want:
-                    tail = np.concatenate([tail, np.zeros((want - tail.shape[0], self.channels), np.float32)])
-                self._encode(tail[: max(want, 0)])
-            self._mux(None)
+            self._mux(self._encoder.flush())
         finally:
             container, self._container = self._container, None
             container.close()
