@@ -378,12 +378,13 @@ class MergeResult:
 
 @dataclass(frozen=True)
 class SeparateResult:
-    """Output of one separation of one input: the written stem files."""
+    """Output of one separation of one input: the written stem files (and --video files, by mix name)."""
 
     source: Path
     output_dir: Path
     stems: Mapping[str, Path]
     cached: bool = False
+    videos: Mapping[str, Path] = field(default_factory=dict)
 
 
 StepOutputs = Sequence[str]
