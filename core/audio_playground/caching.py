@@ -346,16 +346,13 @@ def split(
     return cached_step(entry, place, compute, outputs, rebuild)
 
 
-def merge_inputs(input_dir: Path, target: Path, pattern: str) -> dict[str, Path]:
+def merge_inputs(input_dir: Path, target: Path, pattern: str | None) -> dict[str, Path]:
     """The files `merge concat` reads (as it selects them), by name: segments and their metadata."""
-    from audio_playground.segmenting import METADATA_NAME
+    from audio_playground.segmenting import METADATA_NAME, merge_files
 
     if not input_dir.is_dir():
         return {}
-    target_abs = target.resolve()
-    files = {
-        p.name: p for p in input_dir.glob(pattern) if p.is_file() and p.resolve() != target_abs and p.suffix != ".json"
-    }
+    files = {p.name: p for p in merge_files(input_dir, pattern, target)}
     meta = input_dir / METADATA_NAME
     if files and meta.is_file():
         files[METADATA_NAME] = meta
@@ -367,7 +364,7 @@ def concat(
     input_dir: str | Path,
     target: str | Path,
     *,
-    pattern: str = "segment-*.wav",
+    pattern: str | None = None,
     crossfade_type: str = "cosine",
     on_progress: ProgressCallback | None = None,
 ) -> tuple[MergeResult, bool]:

@@ -32,6 +32,8 @@ ProgressCallback = Callable[[float, float | None], None]
 METADATA_NAME = "segment_metadata.json"
 SEGMENT_TEMPLATE = "segment-{index:03d}.wav"
 _SEGMENT_NAME = re.compile(r"segment-\d{3,}\.wav")
+DEFAULT_PATTERN = "segment-*.wav"
+"""What `merge concat` globs when given no --pattern, keeping only names of the form segment-NNN.wav."""
 CROSSFADE_TYPES = ("cosine", "linear")
 _BLOCK = 65536
 
@@ -254,6 +256,20 @@ class _Placed:
         return self.start + self.frames
 
 
+def merge_files(directory: Path, pattern: str | None, target: Path) -> list[Path]:
+    """The files `merge concat` merges, in natural name order: those `pattern` matches, else segment-NNN.wav.
+
+    The default takes the split's own segments only, never stems separated from them lying beside them
+    (segment-003-vocals.wav): those merge with an explicit pattern such as 'segment-*-vocals.wav'.
+    """
+    target_abs = target.resolve()
+    found = directory.glob(DEFAULT_PATTERN if pattern is None else pattern)
+    files = (p for p in found if p.is_file() and p.resolve() != target_abs and p.suffix != ".json")
+    if pattern is None:
+        files = (p for p in files if _SEGMENT_NAME.fullmatch(p.name))
+    return sorted(files, key=_natural_key)
+
+
 def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
@@ -436,7 +452,7 @@ def concat(
     input_dir: str | Path,
     target: str | Path,
     *,
-    pattern: str = "segment-*.wav",
+    pattern: str | None = None,
     crossfade_type: str = "cosine",
     on_progress: ProgressCallback | None = None,
 ) -> MergeResult:
@@ -457,13 +473,10 @@ def concat(
     if crossfade_type not in CROSSFADE_TYPES:
         raise UsageError(f"unknown crossfade type {crossfade_type!r}", hint="use cosine or linear")
     target_path = Path(target)
-    target_abs = target_path.resolve()
-    files = sorted(
-        (p for p in directory.glob(pattern) if p.is_file() and p.resolve() != target_abs and p.suffix != ".json"),
-        key=_natural_key,
-    )
+    files = merge_files(directory, pattern, target_path)
     if not files:
-        raise InputError(f"no files match {pattern!r}", path=directory, hint="check --input-dir and --pattern")
+        what = "no segment-NNN files (segment-000.wav, ...)" if pattern is None else f"no files match {pattern!r}"
+        raise InputError(what, path=directory, hint="check --input-dir and --pattern")
     placed, rate, channels, first = _plan_merge(directory, files)
     depth: BitDepth = default_bit_depth(first)
     fmt = "flac" if target_path.suffix.lower() == ".flac" else "wav"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -273,9 +274,11 @@ def test_concat_errors(tmp_path: Path) -> None:
         concat(tmp_path / "file", tmp_path / "m.wav")
     d = tmp_path / "d"
     d.mkdir()
-    with pytest.raises(InputError, match="no files match") as err:
+    with pytest.raises(InputError, match="no segment-NNN files") as err:
         concat(d, tmp_path / "m.wav")
     assert str(d) in str(err.value)
+    with pytest.raises(InputError, match="no files match"):
+        concat(d, tmp_path / "m.wav", pattern="*.flac")
     write_pcm(d / "segment-000.wav", pcm_ints(2, 100, 16), 8000, 16)
     with pytest.raises(UsageError, match="unknown crossfade type"):
         concat(d, tmp_path / "m.wav", crossfade_type="square")
@@ -441,3 +444,23 @@ def test_a_shorter_split_removes_stale_segments(tmp_path: Path) -> None:
     assert (out / "segment-000-bass.wav").exists() and (out / "notes.txt").exists()
     merged = concat(out, tmp_path / "m.wav", pattern="segment-???.wav")
     assert np.array_equal(read_pcm(merged.target, 16), short_ints)
+
+
+def test_concat_by_default_merges_the_segments_not_the_stems_beside_them(tmp_path: Path, ap: Any) -> None:
+    ints = pcm_ints(2, 3000, 16)
+    src = write_pcm(tmp_path / "in.wav", ints, 1000, 16)
+    segs = tmp_path / "segs"
+    split(src, segs, window_size=1.0, overlap=0.25)
+    for seg in sorted(segs.glob("segment-*.wav")):
+        write_pcm(segs / f"{seg.stem}-vocals.wav", pcm_ints(2, 1000, 16, seed=7), 1000, 16)
+    (segs / "segment-notes.wav").write_bytes(b"not a segment")  # matches the old default glob, not NNN
+    assert np.array_equal(read_pcm(concat(segs, tmp_path / "a.wav").target, 16), ints)
+    assert ap("merge", "concat", "--input-dir", segs, "--target", tmp_path / "b.wav").code == 0
+    assert np.array_equal(read_pcm(tmp_path / "b.wav", 16), ints)
+    # An explicit pattern still picks the stems.
+    vocals = concat(segs, tmp_path / "v.wav", pattern="segment-*-vocals.wav")
+    assert vocals.frames >= 3000 and not np.array_equal(read_pcm(vocals.target, 16)[:, :3000], ints)
+    for seg in segs.glob("segment-[0-9][0-9][0-9].wav"):
+        seg.unlink()
+    with pytest.raises(InputError, match="no segment-NNN files"):
+        concat(segs, tmp_path / "c.wav")

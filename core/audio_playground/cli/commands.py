@@ -206,7 +206,11 @@ def merge() -> None:
 @merge.command("concat")
 @click.option("--input-dir", required=True, type=DIR, help="Folder of segments (and segment_metadata.json).")
 @click.option("--target", required=True, type=FILE, help="File to write (atomically).")
-@click.option("--pattern", default="segment-*.wav", show_default=True, help="Glob of the segment files.")
+@click.option(
+    "--pattern",
+    default=None,
+    help="Glob of the files to merge, e.g. 'segment-*-vocals.wav' (default: the segment-NNN.wav files only).",
+)
 @click.option(
     "--crossfade-type",
     type=click.Choice(["cosine", "linear"]),
@@ -214,7 +218,7 @@ def merge() -> None:
     help="Crossfade where segments overlap (default cosine: equal power).",
 )
 @no_cache_option
-def concat_cmd(input_dir: Path, target: Path, pattern: str, crossfade_type: str | None, no_cache: bool) -> Any:
+def concat_cmd(input_dir: Path, target: Path, pattern: str | None, crossfade_type: str | None, no_cache: bool) -> Any:
     """Place the segments of INPUT_DIR sample-exactly and crossfade their overlaps into TARGET."""
     from audio_playground import caching
 
