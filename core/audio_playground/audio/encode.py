@@ -31,10 +31,15 @@ def encode_rate(spec: FormatSpec, sample_rate: int) -> int:
     return min(above) if above else max(rates)
 
 
+# A layout of each channel count that both AAC and ALAC encode (ALAC knows only these); channels keep
+# their order.
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1(back)", 8: "7.1(wide)"}
+
+
 def _layout(channels: int) -> Any:
     import av
 
-    return av.AudioLayout({1: "mono", 2: "stereo"}.get(channels, channels))
+    return av.AudioLayout(_LAYOUTS[channels])
 
 
 def _sample_format(spec: FormatSpec, bit_depth: str) -> str:
@@ -63,9 +68,10 @@ def check_encoder(output_format: str, sample_rate: int, channels: int, path: str
     ctx.format = _sample_format(spec, "16")
     try:
         ctx.open()
-    except av.error.FFmpegError as exc:
+    except av.error.FFmpegError as exc:  # pragma: no cover - every layout above opens with today's FFmpeg
         raise UsageError(
-            f"the {output_format} encoder refuses {channels} channels at {sample_rate} Hz ({exc})",
+            f"the {output_format} encoder refuses {channels} channels at {sample_rate} Hz"
+            f" ({getattr(exc, 'strerror', None) or exc})",
             path=path,
             hint="write wav or flac instead",
         ) from exc
@@ -177,7 +183,7 @@ class AVSink:
             except BaseException:
                 self._container.close()
                 raise
-        except av.error.FFmpegError as exc:
+        except av.error.FFmpegError as exc:  # pragma: no cover - checked by check_encoder before
             raise OSError(f"cannot start the {output_format} encoder ({exc})") from exc
 
     def write(self, data: np.ndarray) -> None:
