@@ -17,10 +17,10 @@ from audio_playground.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_plugin_manager", "hookimpl", "separate"]
+__all__ = ["__version__", "batch", "get_plugin_manager", "hookimpl", "separate"]
 
 if TYPE_CHECKING:
-    from audio_playground.api import separate
+    from audio_playground.api import batch, separate
     from audio_playground.plugins import get_plugin_manager
 
 
@@ -31,7 +31,11 @@ def __getattr__(name: str) -> Any:
 
         return get_plugin_manager
     if name == "separate":
-        from audio_playground.api import separate
+        from audio_playground.api import batch, separate
 
         return separate
+    if name == "batch":
+        from audio_playground.api import batch
+
+        return batch
     raise AttributeError(f"module 'audio_playground' has no attribute {name!r}")

@@ -60,7 +60,10 @@ class AudioPlaygroundConfig(BaseModel):
     output_format: OutputFormat = Field("wav", description="Container of written stems.")
     bit_depth: BitDepth | None = Field(None, description="Output sample format; default: the input's PCM, else 16.")
     clip: ClipMode = Field("rescale", description="What to do with samples beyond full scale.")
-    jobs: int = Field(1, ge=1, description="Worker threads for model inference.")
+    jobs: int = Field(
+        1, ge=1, description="Workers of a batch (-j): local worker processes; for ray, unset means the cluster's."
+    )
+    executor: str = Field("local", min_length=1, description="Where a batch runs: local, or ray (ap-ray).")
 
     # separation
     backend: Literal["auto", "pytorch", "mlx", "numpy"] = Field("auto", description="Compute backend.")

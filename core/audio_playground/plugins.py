@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audio_playground.cli.commands",
     "audio_playground.cli.demo",
     "audio_playground.workflow.cli",
+    "audio_playground.executors.local",
 )
 
 

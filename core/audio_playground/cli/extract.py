@@ -211,11 +211,10 @@ def build_command(
     ]
     params += [option_to_click(o) for o in options]
     params += shared
-    if not atomic:
-        from audio_playground.executors.cli import batch_params
+    from audio_playground.executors.cli import batch_params
 
-        # A separator with a "jobs" option of its own keeps it; -j is otherwise the batch's worker count.
-        params += batch_params(jobs=all(o.name != "jobs" for o in options))
+    # A separator with a "jobs" option of its own keeps it; -j is otherwise the batch's worker count.
+    params += batch_params(jobs=all(o.name != "jobs" for o in options))
     if atomic:
         inputs = "--src/--segment" if segment_inputs else "--src"
         doc = (
@@ -355,6 +354,7 @@ def _run_batch(
         suffix=kwargs["suffix"],
         output_format=kwargs["output_format"] or config.output_format,
         bit_depth=kwargs["bit_depth"] or config.bit_depth,
+        bitrate=kwargs.get("bitrate"),
         sample_rate=kwargs["sample_rate"],
         clip=kwargs["clip"] or config.clip,
         start_time=kwargs["start_time"],

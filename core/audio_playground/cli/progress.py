@@ -50,9 +50,12 @@ class ProgressReporter:
         if self.bars and total > 1:
             self._overall = self._bar().add_task("all files", total=total)
 
-    def file_done(self) -> None:
+    def file_done(self, description: str | None = None) -> None:
+        """One input finished; `description` (files, hours of audio, throughput) relabels the overall bar."""
         if self._overall is not None:
             self._bar().advance(self._overall)
+            if description is not None:
+                self._bar().update(self._overall, description=description)
 
     def _task(self, key: str, label: str, total: float | None) -> Any:
         progress = self._bar()

@@ -50,12 +50,12 @@ OPTIONS = (
         "Write only STEM and no_STEM (the sum of the other stems), e.g. --two-stems vocals.",
     ),
     OptionSpec(
-        "jobs",
+        "threads",
         int,
         None,
-        "CPU threads torch uses for this model (demucs's -j runs chunks in parallel; here chunks stream in "
-        "order, so N threads work on each chunk). Default: torch's own choice.",
-        flags=("-j",),
+        "CPU threads torch uses for this model; chunks stream in order, so N threads work on each chunk. "
+        "Default: torch's own choice (with -j N worker processes: the CPUs split between them). "
+        "-j N is the core's worker count (demucs's own -j ran N chunks at once; same stems either way).",
         cache_key=False,  # threads change the speed, not the stems
     ),
 )
@@ -71,7 +71,7 @@ class DemucsOptions:
     overlap: float = 0.25
     segment: float | None = None
     two_stems: str | None = None
-    jobs: int | None = None
+    threads: int | None = None
 
 
 def resolve_options(options: Mapping[str, Any]) -> DemucsOptions:
@@ -97,11 +97,11 @@ def resolve_options(options: Mapping[str, Any]) -> DemucsOptions:
         segment = float(segment)
         if segment <= 0:
             raise UsageError(f"--segment must be > 0 seconds, not {segment:g}", hint="or leave it out")
-    jobs = get("jobs")
-    if jobs is not None:
-        jobs = int(jobs)
-        if jobs < 1:
-            raise UsageError(f"-j/--jobs must be >= 1, not {jobs}", hint="or leave it out for torch's default")
+    threads = get("threads")
+    if threads is not None:
+        threads = int(threads)
+        if threads < 1:
+            raise UsageError(f"--threads must be >= 1, not {threads}", hint="or leave it out for torch's default")
     two_stems = get("two_stems")
     return DemucsOptions(
         model=model,
@@ -110,5 +110,5 @@ def resolve_options(options: Mapping[str, Any]) -> DemucsOptions:
         overlap=overlap,
         segment=segment,
         two_stems=None if two_stems is None else str(two_stems),
-        jobs=jobs,
+        threads=threads,
     )

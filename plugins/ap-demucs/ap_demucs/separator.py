@@ -309,15 +309,15 @@ class DemucsSeparator:
 
     @contextmanager
     def _threads(self) -> Generator[None]:
-        """torch's CPU thread count set to -j for the call, restored after (it is process-wide)."""
-        jobs = self.options.jobs
-        if jobs is None or not self.device.startswith("cpu"):
+        """torch's CPU thread count set to --threads for the call, restored after (it is process-wide)."""
+        threads = self.options.threads
+        if threads is None or not self.device.startswith("cpu"):
             yield
             return
         import torch
 
         before = torch.get_num_threads()
-        torch.set_num_threads(jobs)
+        torch.set_num_threads(threads)
         try:
             yield
         finally:

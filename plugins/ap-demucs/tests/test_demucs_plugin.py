@@ -20,9 +20,9 @@ def test_spec() -> None:
     assert (spec.name, spec.backend, spec.suffix, spec.plugin) == ("demucs", "pytorch", "demucs", "ap-demucs")
     assert spec.stems == ("drums", "bass", "other", "vocals") and not spec.prompted
     names = [option.name for option in spec.options]
-    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "jobs"]
+    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "threads"]
     options = {option.name: option for option in spec.options}
-    assert options["jobs"].flags == ("-j",) and options["two_stems"].flag == "--two-stems"
+    assert options["threads"].flag == "--threads" and options["two_stems"].flag == "--two-stems"
     assert (options["model"].default, options["shifts"].default, options["overlap"].default) == ("htdemucs", 1, 0.25)
     assert options["repo"].type is Path and options["segment"].default is None
     assert spec.models is not None and spec.cache_identity is not None

@@ -209,7 +209,7 @@ def test_damaged_weights_are_one_line(tmp_path: Path) -> None:
         ({"shifts": -1}, "--shifts must be >= 0"),
         ({"overlap": 1.0}, r"--overlap must be in \[0, 1\)"),
         ({"segment": 0}, "--segment must be > 0"),
-        ({"jobs": 0}, "-j/--jobs must be >= 1"),
+        ({"threads": 0}, "--threads must be >= 1"),
         ({"model": " "}, "--model is empty"),
     ],
 )
@@ -220,8 +220,8 @@ def test_bad_options_are_usage_errors(options: dict[str, Any], match: str) -> No
 
 
 def test_options_default_when_unset() -> None:
-    opts = resolve_options({"model": None, "repo": "~/models", "segment": "1.5", "jobs": "2", "overlap": 0})
-    assert (opts.model, opts.shifts, opts.overlap, opts.segment, opts.jobs) == ("htdemucs", 1, 0.0, 1.5, 2)
+    opts = resolve_options({"model": None, "repo": "~/models", "segment": "1.5", "threads": "2", "overlap": 0})
+    assert (opts.model, opts.shifts, opts.overlap, opts.segment, opts.threads) == ("htdemucs", 1, 0.0, 1.5, 2)
     assert opts.repo == Path("~/models").expanduser() and opts.two_stems is None
 
 
@@ -329,8 +329,8 @@ def test_several_shifts_average(repo: Path, mix: np.ndarray) -> None:
         assert not np.array_equal(plain[stem], shifted[stem])
 
 
-def test_jobs_sets_torch_threads_for_the_call(repo: Path, mix: np.ndarray) -> None:
-    separator = load(repo, model="tiny4", shifts=0, jobs=1)
+def test_threads_sets_torch_threads_for_the_call(repo: Path, mix: np.ndarray) -> None:
+    separator = load(repo, model="tiny4", shifts=0, threads=1)
     seen: list[int] = []
     separator.models[0].register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
     before = torch.get_num_threads()
