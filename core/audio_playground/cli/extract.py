@@ -142,7 +142,7 @@ def build_command(
     first = specs[0]
     options = merged_options(specs)
     backends = ", ".join(s.backend for s in specs)
-    stems = ", ".join(first.stems) if first.stems else "one per --prompts"
+    stems = ", ".join(first.stems) if first.stems else "one per --prompts" if first.prompted else "named by the model"
     summary = shared_help(specs)
     choices = ["auto", *sorted(set(backend_names) | {s.backend for s in specs})]
     # The atomic form takes segment files by --segment, unless the separator has an option of that name
