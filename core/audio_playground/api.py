@@ -8,7 +8,7 @@ result.stems  # {"harmonic": Path("stems/harmonic-hpss.wav"), "percussive": ...}
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -134,11 +134,13 @@ def separate_file(
     on_chunk: Callable[[int, int | None, float], None] | None = None,
     cache: CacheSession | None = None,
     bitrate: int | None = None,
+    video: Sequence[str] = (),
 ) -> SeparateResult:
     """Separate one input into stem files under `output_dir`; all stems appear together, atomically.
 
     `output_format` is wav, flac, mp3, opus, aac or alac ({ext}: its suffix, m4a for aac and alac); `bitrate`
-    (bits/s) applies to the lossy ones.
+    (bits/s) applies to the lossy ones. `video` names stems or mixes of stems ("vocals", "drums+bass",
+    "no-vocals") to mux with a video input's picture, copied (result.videos; see audio/video.py).
 
     With a cache, a stored result is copied to the stem files without loading the model (cached=True in the
     result); otherwise each chunk is read from or stored in the cache, so an interrupted run resumes.
@@ -152,9 +154,16 @@ def separate_file(
 
     src = Path(src)
     out_dir = Path(output_dir)
-    check_output(output_format, bitrate)
+    video_ext = None
+    if video:
+        from audio_playground.audio.video import check_video_input
+
+        video_ext = check_video_input(src, start_time, end_time).lstrip(".")
+    check_output(output_format, None if video else bitrate)  # a video's sound is lossy whatever the stems
+    # With lossless stems, --bitrate shapes only the --video sound.
+    bitrate_for_stems = bitrate if FORMATS[output_format].lossy else None
     output = {
-        "bitrate": bitrate,
+        "bitrate": bitrate_for_stems,
         "output_format": output_format,
         "bit_depth": bit_depth,
         "sample_rate": sample_rate,
@@ -177,6 +186,9 @@ def separate_file(
             format_for_path(path, output_format)  # a --filename suffix that does not fit the format
         return paths
 
+    def video_path(name: str) -> Path:
+        return out_dir / filename.format(stem=name, **{**names, "ext": video_ext})
+
     entry = caching.separation(cache, loaded, src, output)
     if entry is not None:
         placed: set[Path] = set()
@@ -190,7 +202,8 @@ def separate_file(
 
         hit = entry.entry.fetch(place)
         if hit is not None:
-            return SeparateResult(source=src, output_dir=out_dir, stems=dict(hit.outputs), cached=True)
+            result = SeparateResult(source=src, output_dir=out_dir, stems=dict(hit.outputs), cached=True)
+            return _with_videos(result, video, video_path, bitrate, clip)
     info = probe(src)
     spec_before = loaded.spec
     separator = loaded.for_rate(info.sample_rate)
@@ -206,6 +219,10 @@ def separate_file(
         depth = "24"  # float input: the format's deepest
     rate = sample_rate or info.sample_rate
     paths = stem_paths(separator.stems)
+    if video:
+        from audio_playground.audio.video import resolve_mixes
+
+        resolve_mixes(video, list(separator.stems))  # a stem the model does not write: refused before the work
 
     def open_stream() -> Any:
         return open_audio(src, start=start_time, end=end_time)
@@ -220,7 +237,7 @@ def separate_file(
                     format=cast("OutputFormat", output_format),
                     bit_depth=cast("BitDepth", depth),
                     clip=cast("ClipMode", clip),
-                    bitrate=bitrate,
+                    bitrate=bitrate_for_stems,
                 )
             )
             for stem, path in paths.items()
@@ -236,7 +253,23 @@ def separate_file(
         commit_all(writers.values())
     if entry is not None:
         entry.store(paths)
-    return SeparateResult(source=src, output_dir=out_dir, stems=paths)
+    return _with_videos(SeparateResult(source=src, output_dir=out_dir, stems=paths), video, video_path, bitrate, clip)
+
+
+def _with_videos(
+    result: SeparateResult, video: Sequence[str], path_for: Callable[[str], Path], bitrate: int | None, clip: str
+) -> SeparateResult:
+    """`result` with its --video files written (stems muxed with the input's copied video stream)."""
+    if not video:
+        return result
+    from dataclasses import replace
+
+    from audio_playground.audio.video import write_videos
+
+    videos = write_videos(
+        result.source, result.stems, video, path_for, bitrate=bitrate, clip="none" if clip == "none" else "clamp"
+    )
+    return replace(result, videos=videos)
 
 
 def _same_name(filename: str) -> UsageError:
@@ -286,85 +319,3 @@ def separate(
         run.result = separate_file(loaded, src, output_dir, on_chunk=run.chunk(Path(src)), cache=session, **output)
         run.cached = run.result.cached
     return run.result
-
-
-def batch(
-    inputs: Iterable[str | Path] = (),
-    output_dir: str | Path = ".",
-    separator: str = "hpss",
-    *,
-    recursive: bool = False,
-    manifest: str | Path | None = None,
-    retry_failed: bool = False,
-    executor: str = "local",
-    workers: int | None = None,
-    address: str | None = None,
-    backend: str = "auto",
-    device: str = "auto",
-    options: Mapping[str, Any] | None = None,
-    cache: bool = True,
-    filename: str = MULTI_FILENAME,
-    pm: Any = None,
-    warn: Callable[[str], None] | None = None,
-    on_record: Callable[..., None] | None = None,
-    **output: Any,
-) -> Any:
-    """Separate many inputs on an executor, as `ap extract NAME FILE... --executor ...` does; never raises per input.
-
-    Returns an `audio_playground.executors.BatchSummary` (done / cached / failed counts, the first failures,
-    the results unless the inputs came from a manifest); `{output_dir}/run-manifest.jsonl` records every input.
-    `output` takes suffix, output_format, bit_depth, sample_rate, clip, start_time, end_time.
-    """
-    from audio_playground.caching import open_cache
-    from audio_playground.config import load_config
-    from audio_playground.executors.batch import run_batch
-    from audio_playground.executors.inputs import failed_items, work_items
-    from audio_playground.executors.task import SeparateTask, check_inside
-    from audio_playground.plugins import get_plugin_manager
-
-    pm = pm or get_plugin_manager()
-    warn = warn or _warn
-    config = load_config()
-    check_template(filename)
-    check_inside(filename)
-    given = list(inputs)
-    chosen: dict[str, Any] = {}
-    choice_specs = [s for group in pm.hook.ap_separators() for s in group or () if s.name == separator]
-    for spec in choice_specs:
-        for option in spec.options:
-            chosen.setdefault(option.name, option)
-    given_options = dict(options or {})
-    values = {
-        name: spec.default if given_options.get(name) is None else given_options[name] for name, spec in chosen.items()
-    }
-    values.update({k: v for k, v in given_options.items() if k not in values})
-    use_cache = cache and config.cache
-    task = SeparateTask(
-        separator=separator,
-        output_dir=str(Path(output_dir).absolute()),
-        filename=filename,
-        options=values,
-        ignored=tuple(name for name, spec in chosen.items() if not spec.cache_key),
-        backend=backend,
-        device=device,
-        cache=use_cache,
-        config=config.model_dump(mode="json"),
-        **output,
-    )
-    if retry_failed:
-        items, total = failed_items(task.output_dir, given)
-    else:
-        items, total = work_items(given, recursive=recursive, manifest=manifest)
-    return run_batch(
-        task,
-        items,
-        total=total,
-        executor=executor,
-        workers=workers,
-        address=address,
-        pm=pm,
-        warn=warn,
-        on_record=on_record,
-        skip_finished=use_cache and open_cache(pm, config, warn) is None,
-        keep_results=manifest is None,
-    )

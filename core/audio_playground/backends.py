@@ -87,6 +87,7 @@ class Choice:
 KNOWN_PLUGINS = {
     "demucs": "ap-demucs",
     "sam-audio": "ap-sam-torch (PyTorch) or ap-sam-mlx (Apple Silicon / MLX)",
+    "roformer": "ap-roformer",
 }
 
 

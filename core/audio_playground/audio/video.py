@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audio_playground.audio.formats import FORMATS
-from audio_playground.errors import DecodeError, InputError, OutputError, UsageError
+from audio_playground.errors import InputError, OutputError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -220,11 +220,11 @@ def mux_video(
 
             for packet in heapq.merge(video_packets(), audio_packets(), key=when):
                 out.mux(packet)
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
-        raise DecodeError(
-            f"cannot copy the video into {target_path.name} ({exc})",
-            path=src_path,
+        raise OutputError(
+            f"cannot copy the video of {src_path.name} into it ({getattr(exc, 'strerror', None) or exc})",
+            path=target_path,
             hint="the video codec may not fit this container; convert the video first",
         ) from exc
     except BaseException:
