@@ -83,17 +83,69 @@ def _store() -> FsCache:
     return cache
 
 
+_NOT_OPTIONS = {"separator", "source", "model"}
+"""Key material `cache list` shows in its own columns (separator, model, input) or that says nothing to a reader
+(a chunk entry's "model" is the model's chunk geometry)."""
+
+
+def describe_model(info: EntryInfo) -> tuple[str, str]:
+    """(model, weights fingerprint) of an entry, from its identity ("<prefix>:<name>[:<fingerprint>...]")."""
+    identity = info.manifest.get("identity")
+    if isinstance(identity, str) and identity:
+        parts = identity.split(":")
+        return (parts[1], ":".join(parts[2:])) if len(parts) > 1 else (parts[0], "")
+    options = (info.manifest.get("config") or {}).get("options")
+    model = options.get("model") if isinstance(options, dict) else None
+    return (str(model), "") if isinstance(model, str | int | float) else ("", "")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_value(v)}" for k, v in value.items()) + "}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def key_options(info: EntryInfo) -> dict[str, Any]:
+    """The options that key an entry, flat: the separator's own first (they tell models apart), then the step's."""
+    config = info.manifest.get("config") or {}
+    inner = config.get("options")
+    flat = {k: v for k, v in inner.items() if k not in _NOT_OPTIONS} if isinstance(inner, dict) else {}
+    flat.update({k: v for k, v in config.items() if k not in _NOT_OPTIONS and k != "options"})
+    return flat
+
+
+def _input_size(info: EntryInfo) -> int | None:
+    sizes = [v.get("size") for v in (info.manifest.get("inputs") or {}).values() if isinstance(v, dict)]
+    known = [s for s in sizes if isinstance(s, int)]
+    return sum(known) if known else None
+
+
 def _row(info: EntryInfo, now: float) -> dict[str, Any]:
+    model, weights = describe_model(info)
+    config = info.manifest.get("config") or {}
     return {
         "key": info.key,
         "command": info.command,
+        "step": str(info.manifest.get("step", "")) if info.complete else "",
+        "separator": str(config.get("separator", "")),
+        "model": model,
+        "weights": weights,
+        "options": key_options(info),
         "input": info.input,
+        "input_size": _input_size(info),
         "identity": info.manifest.get("identity", ""),
         "age_s": round(now - info.created, 3),
         "last_used_s": round(now - info.used, 3),
         "size": info.size,
         "complete": info.complete,
     }
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` in `width` columns, its end kept (file and model names differ at the end) behind an ellipsis."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
 
 
 @click.group("cache", context_settings=CONTEXT_SETTINGS)
@@ -105,7 +157,8 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Also list per-chunk entries of unfinished separations.")
 def cache_list(as_json: bool, show_all: bool) -> None:
-    """Every entry, least recently used first: command, input, age, size."""
+    """Every entry, least recently used first: step, separator and model (weights), input and its size, age,
+    last use, size, and the options that key the entry (so entries of one input are told apart)."""
     now = time.time()
     entries = _store().scan()
     if not show_all:
@@ -117,11 +170,20 @@ def cache_list(as_json: bool, show_all: bool) -> None:
     if not rows:
         click.echo("the cache is empty")
         return
-    click.echo(f"{'KEY':<12}  {'COMMAND':<24} {'INPUT':<32} {'AGE':>5} {'USED':>5} {'SIZE':>9}")
+    click.echo(
+        f"{'KEY':<12} {'STEP':<14} {'SEPARATOR':<12} {'MODEL':<24} {'INPUT':<24} {'INPUT SIZE':>10} "
+        f"{'AGE':>5} {'USED':>5} {'SIZE':>9}  OPTIONS"
+    )
     for row in rows:
+        model = f"{row['model']}@{row['weights'][:8]}" if row["weights"] else row["model"]
+        size = "" if row["input_size"] is None else human_size(row["input_size"])
+        step = row["step"] if row["complete"] else "(incomplete)"
+        options = " ".join(f"{k}={_value(v)}" for k, v in row["options"].items())
         click.echo(
-            f"{row['key'][:12]:<12}  {row['command'][:24]:<24} {row['input'][:32]:<32} "
-            f"{human_age(row['age_s']):>5} {human_age(row['last_used_s']):>5} {human_size(row['size']):>9}"
+            f"{row['key'][:12]:<12} {step[:14]:<14} {_fit(row['separator'] or '-', 12):<12} "
+            f"{_fit(model or '-', 24):<24} {_fit(row['input'], 24):<24} {size:>10} "
+            f"{human_age(row['age_s']):>5} {human_age(row['last_used_s']):>5} {human_size(row['size']):>9}  "
+            f"{options}".rstrip()
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -36,14 +37,21 @@ def test_empty_cache(ap, cache_dir: Path) -> None:
     assert not cache_dir.exists()  # looking does not create it
 
 
+def _shows_input(line: str, song: Path) -> bool:
+    """Whether a `cache list` line names the input and, right after it, the input's size."""
+    return song.name in line and line.split(song.name)[1].split()[:2] == human_size(song.stat().st_size).split()
+
+
 def test_list_and_info(ap, song: Path, tmp_path: Path, cache_dir: Path) -> None:
     fill(ap, song, tmp_path)
     result = ap("cache", "list")
     assert result.code == 0
     lines = result.out.strip().splitlines()
-    assert lines[0].split() == ["KEY", "COMMAND", "INPUT", "AGE", "USED", "SIZE"]
-    assert "convert to-wav" in lines[1] and "song.wav" in lines[1]
-    assert "segment split" in lines[2]
+    assert lines[0].split() == [
+        "KEY", "STEP", "SEPARATOR", "MODEL", "INPUT", "INPUT", "SIZE", "AGE", "USED", "SIZE", "OPTIONS"
+    ]  # fmt: skip
+    assert lines[1].split()[1:4] == ["convert", "-", "-"] and _shows_input(lines[1], song)
+    assert lines[2].split()[1] == "segment" and "window_size=0.5 overlap=0.0" in lines[2]
     rows = json.loads(ap("cache", "list", "--json").out)
     assert [r["command"] for r in rows] == ["convert to-wav", "segment split"]
     assert all(r["complete"] and r["size"] > 0 for r in rows)
@@ -64,7 +72,69 @@ def test_list_hides_chunk_entries_unless_asked(ap, song: Path, tmp_path: Path, c
         key, {"a": np.zeros(4, np.float32)}, {"command": "extract x (chunk 0)", "step": "separate-chunk"}
     )
     assert ap("cache", "list").out.strip() == "the cache is empty"
-    assert "extract x (chunk 0)" in ap("cache", "list", "--all").out
+    assert "separate-chunk" in ap("cache", "list", "--all").out
+
+
+def _separation(cache: FsCache, song: Path, tmp_path: Path, identity: str, **options: Any) -> None:
+    """An entry as a separation stores it (api.separate_file through caching.separation)."""
+    config = {"separator": "demucs", "backend": "pytorch", "options": options, "output_format": "wav"}
+    material = {"step": "separate", "identity": identity, "options": config, "inputs": {"src": str(song)}}
+    stem = tmp_path / f"{identity}.wav"
+    stem.write_bytes(identity.encode())
+    manifest = {"command": "extract demucs", "step": "separate", "identity": identity, "config": config}
+    cache.store(cache.key(material), {"vocals": stem}, {**manifest, "inputs": {"src": str(song)}})
+
+
+def test_list_tells_models_and_options_on_one_input_apart(ap, song: Path, tmp_path: Path, cache_dir: Path) -> None:
+    cache = FsCache.open(cache_dir, print)
+    assert cache is not None
+    _separation(cache, song, tmp_path, "demucs:htdemucs:0123456789abcdef", model="htdemucs", shifts=1)
+    _separation(cache, song, tmp_path, "demucs:mdx_extra:fedcba9876543210", model="mdx_extra", shifts=1)
+    _separation(cache, song, tmp_path, "hpss:builtin", margin=2.0)
+    lines = ap("cache", "list").out.strip().splitlines()[1:]
+    assert [line.split()[1:4] for line in lines] == [
+        ["separate", "demucs", "htdemucs@01234567"],
+        ["separate", "demucs", "mdx_extra@fedcba98"],
+        ["separate", "demucs", "builtin"],
+    ]
+    assert all(_shows_input(line, song) for line in lines)
+    assert lines[0].endswith("shifts=1 backend=pytorch output_format=wav") and "margin=2.0" in lines[2]
+    rows = json.loads(ap("cache", "list", "--json").out)
+    assert rows[1] == {
+        **rows[1],
+        "step": "separate",
+        "separator": "demucs",
+        "model": "mdx_extra",
+        "weights": "fedcba9876543210",
+        "options": {"shifts": 1, "backend": "pytorch", "output_format": "wav"},
+        "input": "song.wav",
+        "input_size": song.stat().st_size,
+        "command": "extract demucs",
+    }
+
+
+def test_list_reads_entries_written_before_it_showed_models(ap, song: Path, tmp_path: Path, cache_dir: Path) -> None:
+    # Older or foreign manifests: no identity, the model only among the options, no input size; long names.
+    cache = FsCache.open(cache_dir, print)
+    assert cache is not None
+    long_name = tmp_path / ("a-very-long-input-file-name-" * 2 + "end.wav")
+    long_name.write_bytes(b"x")
+    config = {
+        "separator": "some-separator-name",
+        "options": {"model": "m1", "flags": [1, 2], "on": True, "d": {"k": 1}},
+    }
+    key = cache.key({"step": "separate", "options": config, "inputs": {"src": str(long_name)}})
+    stem = tmp_path / "stem.wav"
+    stem.write_bytes(b"stem")
+    cache.store(key, {"s": stem}, {"step": "separate", "config": config, "inputs": {"src": str(long_name)}})
+    (cache.entry_dir(key) / MANIFEST).write_text(
+        (cache.entry_dir(key) / MANIFEST).read_text().replace("size = 1\n", "", 1)
+    )
+    line = ap("cache", "list").out.strip().splitlines()[1]
+    assert "…arator-name m1 " in line and "…input-file-name-end.wav" in line
+    assert line.endswith("flags=1,2 on=true d={k=1}")
+    row = json.loads(ap("cache", "list", "--json").out)[0]
+    assert (row["model"], row["weights"], row["input_size"]) == ("m1", "", None)
 
 
 def test_incomplete_entries_show_and_clean_drops_them(ap, song: Path, tmp_path: Path, cache_dir: Path) -> None:
@@ -105,7 +175,7 @@ def test_cache_dir_option_and_a_file_in_its_place(
 ) -> None:
     other = tmp_path / "other-cache"
     assert ap("--cache-dir", other, "convert", "to-wav", "--src", song, "--target", tmp_path / "x.wav").code == 0
-    assert "convert to-wav" in ap("cache", "list", "--cache-dir", other).out
+    assert "convert" in ap("cache", "list", "--cache-dir", other).out.splitlines()[1].split()
     assert ap("cache", "list").out.strip() == "the cache is empty"
     file = tmp_path / "file"
     file.write_text("x")
