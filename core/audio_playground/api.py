@@ -319,3 +319,85 @@ def separate(
         run.result = separate_file(loaded, src, output_dir, on_chunk=run.chunk(Path(src)), cache=session, **output)
         run.cached = run.result.cached
     return run.result
+
+
+def batch(
+    inputs: Iterable[str | Path] = (),
+    output_dir: str | Path = ".",
+    separator: str = "hpss",
+    *,
+    recursive: bool = False,
+    manifest: str | Path | None = None,
+    retry_failed: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    cache: bool = True,
+    filename: str = MULTI_FILENAME,
+    pm: Any = None,
+    warn: Callable[[str], None] | None = None,
+    on_record: Callable[..., None] | None = None,
+    **output: Any,
+) -> Any:
+    """Separate many inputs on an executor, as `ap extract NAME FILE... --executor ...` does; never raises per input.
+
+    Returns an `audio_playground.executors.BatchSummary` (done / cached / failed counts, the first failures,
+    the results unless the inputs came from a manifest); `{output_dir}/run-manifest.jsonl` records every input.
+    `output` takes suffix, output_format, bit_depth, sample_rate, clip, start_time, end_time.
+    """
+    from audio_playground.caching import open_cache
+    from audio_playground.config import load_config
+    from audio_playground.executors.batch import run_batch
+    from audio_playground.executors.inputs import failed_items, work_items
+    from audio_playground.executors.task import SeparateTask, check_inside
+    from audio_playground.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    warn = warn or _warn
+    config = load_config()
+    check_template(filename)
+    check_inside(filename)
+    given = list(inputs)
+    chosen: dict[str, Any] = {}
+    choice_specs = [s for group in pm.hook.ap_separators() for s in group or () if s.name == separator]
+    for spec in choice_specs:
+        for option in spec.options:
+            chosen.setdefault(option.name, option)
+    given_options = dict(options or {})
+    values = {
+        name: spec.default if given_options.get(name) is None else given_options[name] for name, spec in chosen.items()
+    }
+    values.update({k: v for k, v in given_options.items() if k not in values})
+    use_cache = cache and config.cache
+    task = SeparateTask(
+        separator=separator,
+        output_dir=str(Path(output_dir).absolute()),
+        filename=filename,
+        options=values,
+        ignored=tuple(name for name, spec in chosen.items() if not spec.cache_key),
+        backend=backend,
+        device=device,
+        cache=use_cache,
+        config=config.model_dump(mode="json"),
+        **output,
+    )
+    if retry_failed:
+        items, total = failed_items(task.output_dir, given)
+    else:
+        items, total = work_items(given, recursive=recursive, manifest=manifest)
+    return run_batch(
+        task,
+        items,
+        total=total,
+        executor=executor,
+        workers=workers,
+        address=address,
+        pm=pm,
+        warn=warn,
+        on_record=on_record,
+        skip_finished=use_cache and open_cache(pm, config, warn) is None,
+        keep_results=manifest is None,
+    )

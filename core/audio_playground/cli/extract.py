@@ -14,7 +14,9 @@ from audio_playground.cli.options import (
     output_format_options,
     time_options,
 )
-from audio_playground.errors import APError, ExitStatus, PluginError
+from audio_playground.errors import PluginError
+from audio_playground.errors import UsageError as APUsageError
+from audio_playground.executors.inputs import expand
 from audio_playground.specs import OptionSpec, SeparateResult, SeparatorSpec
 from audio_playground.workflow.outputs import declare_outputs, mark_unavailable
 
@@ -218,6 +220,10 @@ def build_command(
     ]
     params += [option_to_click(o) for o in options]
     params += shared
+    from audio_playground.executors.cli import batch_params
+
+    # A separator with a "jobs" option of its own keeps it; -j is otherwise the batch's worker count.
+    params += batch_params(jobs=all(o.name != "jobs" for o in options))
     if atomic:
         inputs = "--src/--segment" if segment_inputs else "--src"
         doc = (
@@ -271,16 +277,25 @@ def _run_extract(
     raw_inputs = [*kwargs.get("inputs", ()), *kwargs.get("src", ())]
     if atomic and all(o.name != "segment" for o in options):
         raw_inputs += _expand_globs(kwargs.get("segment", ()))
-    files = api.expand_inputs(raw_inputs)
-    default_template = (
-        api.ATOMIC_FILENAME if atomic else (api.DEFAULT_FILENAME if len(files) == 1 else api.MULTI_FILENAME)
-    )
+    recursive = bool(kwargs.get("recursive"))
+    manifest_file = kwargs.get("input_manifest")
+    retry = bool(kwargs.get("retry_failed"))
+    executor = kwargs.get("executor") or config.executor
+    if not raw_inputs and manifest_file is None and not retry:
+        raise APUsageError("no input given", hint="pass one or more files or folders")
+    files = [path for path, _ in expand(raw_inputs, recursive=recursive)]
+    single = len(files) == 1 and manifest_file is None and not retry
+    default_template = api.ATOMIC_FILENAME if atomic else (api.DEFAULT_FILENAME if single else api.MULTI_FILENAME)
     template = kwargs["filename"] or default_template
     api.check_template(template)
-    if len(files) > 1 and "{track}" not in template:
+    if not single and "{track}" not in template:
         raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
+    if kwargs.get("address") is not None or executor != "local" or not single:
+        if kwargs.get("video"):
+            raise APUsageError("--video takes one input per run", hint="run once per video")
+        return _run_batch(name, options, template, raw_inputs, files, kwargs)
     values = option_values(options, kwargs)
-    # Lazy: the model loads at the first input the cache does not serve.
+    # Lazy: the model loads only when the cache does not serve the input.
     loaded = api.load(
         name,
         backend=kwargs["backend"] or config.backend,
@@ -292,49 +307,90 @@ def _run_extract(
     )
     cache = None if kwargs["no_cache"] else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress(kwargs["progress"])
-    reporter.files(len(files))
-    results = []
-    failures: list[tuple[Path, BaseException]] = []
+    path = files[0]
     try:
-        for path in files:
-            try:
-                with step(app.pm, "separate", {"src": path, "separator": name}) as run:
-                    run.result = api.separate_file(
-                        loaded,
-                        path,
-                        kwargs["output_dir"],
-                        filename=template,
-                        suffix=kwargs["suffix"],
-                        output_format=kwargs["output_format"] or config.output_format,
-                        bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                        bitrate=kwargs["bitrate"],
-                        video=kwargs.get("video", ()),
-                        sample_rate=kwargs["sample_rate"],
-                        clip=kwargs["clip"] or config.clip,
-                        start_time=kwargs["start_time"],
-                        end_time=kwargs["end_time"],
-                        on_chunk=run.chunk(path),
-                        cache=cache,
-                    )
-                    run.cached = run.result.cached
-                results.append(run.result)
-            except APError as exc:
-                if len(files) == 1:
-                    raise
-                failures.append((path, exc))
-                click.echo(f"error: {exc}", err=True)
-            reporter.file_done()
+        with step(app.pm, "separate", {"src": path, "separator": name}) as run:
+            run.result = api.separate_file(
+                loaded,
+                path,
+                kwargs["output_dir"],
+                filename=template,
+                suffix=kwargs["suffix"],
+                output_format=kwargs["output_format"] or config.output_format,
+                bit_depth=kwargs["bit_depth"] or config.bit_depth,
+                bitrate=kwargs["bitrate"],
+                video=kwargs.get("video", ()),
+                sample_rate=kwargs["sample_rate"],
+                clip=kwargs["clip"] or config.clip,
+                start_time=kwargs["start_time"],
+                end_time=kwargs["end_time"],
+                on_chunk=run.chunk(path),
+                cache=cache,
+            )
+            run.cached = run.result.cached
     finally:
         reporter.close()
-    for result in results:
-        app.log.info("separated", source=str(result.source), stems=len(result.stems))
-        for mix, video_path in result.videos.items():
-            app.log.info("wrote video", mix=mix, target=str(video_path))
-    if failures:
-        names = ", ".join(str(p) for p, _ in failures)
-        raise _Failed(f"{len(failures)} of {len(files)} inputs failed: {names}")
-    return results[0] if len(results) == 1 else results
+    app.log.info("separated", source=str(run.result.source), stems=len(run.result.stems))
+    for mix, video_path in run.result.videos.items():
+        app.log.info("wrote video", mix=mix, target=str(video_path))
+    return run.result
 
 
-class _Failed(APError):
-    exit_code = ExitStatus.FAILURE
+def _run_batch(
+    name: str,
+    options: tuple[OptionSpec, ...],
+    template: str,
+    raw_inputs: list[Any],
+    files: list[Path],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Several inputs (or a manifest, or --retry-failed, or another executor): through the executor, with a manifest."""
+    from audio_playground import caching
+    from audio_playground.cli.app import get_app
+    from audio_playground.executors.cli import run_extract_batch
+    from audio_playground.executors.inputs import failed_items, work_items
+    from audio_playground.executors.task import SeparateTask, check_inside
+
+    app = get_app()
+    config = app.config
+    check_inside(template)
+    output_dir = Path(kwargs["output_dir"]).absolute()
+    use_cache = not kwargs["no_cache"] and config.cache
+    # Without a cache plugin, a rerun skips the inputs the manifest says finished.
+    has_cache = use_cache and caching.open_cache(app.pm, config, app.warn) is not None
+    task = SeparateTask(
+        separator=name,
+        output_dir=str(output_dir),
+        filename=template,
+        options=option_values(options, kwargs),
+        ignored=tuple(o.name for o in options if not o.cache_key),
+        backend=kwargs["backend"] or config.backend,
+        device=config.device,
+        suffix=kwargs["suffix"],
+        output_format=kwargs["output_format"] or config.output_format,
+        bit_depth=kwargs["bit_depth"] or config.bit_depth,
+        bitrate=kwargs.get("bitrate"),
+        sample_rate=kwargs["sample_rate"],
+        clip=kwargs["clip"] or config.clip,
+        start_time=kwargs["start_time"],
+        end_time=kwargs["end_time"],
+        cache=use_cache,
+        config=config.model_dump(mode="json"),
+    )
+    if kwargs.get("retry_failed"):
+        items, total = failed_items(output_dir, files)
+    else:
+        items, total = work_items(
+            raw_inputs, recursive=bool(kwargs.get("recursive")), manifest=kwargs.get("input_manifest")
+        )
+    manifest_given = kwargs.get("input_manifest") is not None
+    return run_extract_batch(
+        app,
+        task,
+        items,
+        total,
+        kwargs,
+        skip_finished=use_cache and not has_cache,
+        keep_results=not manifest_given,
+        order={str(p.absolute()): i for i, p in enumerate(files)},
+    )
