@@ -36,6 +36,8 @@ NOT_LOADED = ("text_encoder.", "vision_encoder.", "visual_ranker.", "text_ranker
 """Checkpoint prefixes not taken from checkpoint.pt: T5, rankers and span predictor load their own weights; the
 vision encoder serves only video prompts and is dropped (text prompts give it zeros, not frames)."""
 FAILURE_HINT = "use a shorter --chunk-duration or a smaller --batch-size, add --streaming, or use --device cpu"
+WATERMARK_BITS = 16
+"""Bits of DACVAE's watermark message when its decoder does not say (upstream's default)."""
 
 
 def require_sam_audio() -> None:
@@ -110,6 +112,31 @@ def seeded_noise(seeds: Sequence[int], candidates: int, frames: int, channels: i
     return torch.cat(rows)
 
 
+def watermark_message(seed: int, bits: int = WATERMARK_BITS) -> Any:
+    """The (1, bits) float32 0/1 message DACVAE's watermarker embeds, drawn from `seed` on the CPU.
+
+    Upstream draws a fresh message from torch's global RNG on every decode, so the same seed never gave the same
+    audio twice; here it follows the seed, one message per chunk."""
+    import torch
+
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randint(0, 2, (1, bits), generator=generator).float()
+
+
+def time_grid(step_size: float) -> list[tuple[Any, Any]]:
+    """The (t0, dt) steps torchdiffeq's fixed-grid odeint takes over [0, 1] for `step_size`, as upstream integrates.
+
+    Hand-written after torchdiffeq's grid constructor (float32 times, ceil(1 / step_size + 1) points, the last
+    set to 1): for some step counts (61, 109, ...) that is one step more than 1 / step_size."""
+    import torch
+
+    t = torch.tensor([0.0, 1.0])
+    points = torch.ceil((t[-1] - t[0]) / step_size + 1).item()
+    grid = torch.arange(0, points, dtype=t.dtype) * step_size + t[0]
+    grid[-1] = t[-1]
+    return [(grid[i], grid[i + 1] - grid[i]) for i in range(len(grid) - 1)]
+
+
 class TorchSamModel:
     """The PromptedModel over a loaded upstream SAMAudio on one device."""
 
@@ -130,7 +157,7 @@ class TorchSamModel:
         self.video_dim = int(config.vision_encoder.dim)
         transformer = config.transformer
         self.max_frames: int | None = int(transformer.max_positions) * self.hop if transformer.use_rope else None
-        capabilities = set()
+        capabilities = {"seeded_decode"}  # every decode embeds a watermark message, drawn from the chunk's seed
         if getattr(sam, "text_ranker", None) is not None:
             capabilities.add("reranking")
         if hasattr(sam, "span_predictor"):
@@ -225,31 +252,38 @@ class TorchSamModel:
                 "audio_pad_mask": pad_mask,
             }
             x = seeded_noise(seeds, candidates, frames, channels).to(self.device, mixture.features.dtype)
-            dt = options.step_size
             evaluations = 0
 
-            def velocity(state: Any, t: float) -> Any:
+            def velocity(state: Any, t: Any) -> Any:
                 nonlocal evaluations
                 evaluations += 1
-                time = torch.full((rows,), t, device=self.device, dtype=state.dtype)
+                time = torch.full((rows,), float(t), device=self.device, dtype=state.dtype)
                 return self.sam(noisy_audio=state, time=time, **inputs)
 
-            for step in range(options.steps):
-                t = step * dt
-                v = velocity(x, t)
+            for t, dt in time_grid(options.step_size):  # torchdiffeq's euler and midpoint steps, as upstream's
                 if options.solver == "midpoint":
-                    v = velocity(x + 0.5 * dt * v, t + 0.5 * dt)
-                x = x + dt * v
+                    half = 0.5 * dt
+                    x = x + dt.to(self.device) * velocity(x + velocity(x, t) * half.to(self.device), t + half)
+                else:
+                    x = x + dt.to(self.device) * velocity(x, t)
             latents = x.transpose(1, 2)  # (rows, 2C, T): the target's C channels, then the residual's
             half = channels // 2
             chosen = list(range(count))
             if candidates > 1:
-                chosen = self._rerank(mixture, text, latents[:, :half], candidates)
+                chosen = self._rerank(mixture, text, latents[:, :half], candidates, seeds)
         return Generation([latents[i, :half] for i in chosen], [latents[i, half:] for i in chosen], evaluations)
 
-    def _rerank(self, mixture: Mixture, text: Sequence[TextFeature], targets: Any, candidates: int) -> list[int]:
-        """Decode every candidate target and let the text ranker pick each prompt's best; their row indices."""
-        wavs = self.sam.audio_codec.decode(targets)[:, 0, : mixture.frames]
+    def _rerank(
+        self, mixture: Mixture, text: Sequence[TextFeature], targets: Any, candidates: int, seeds: Sequence[int]
+    ) -> list[int]:
+        """Decode every candidate target and let the text ranker pick each prompt's best; their row indices.
+
+        As upstream's separate: the candidates at the codec's length (whole hops), the mixture at its own; each
+        prompt's candidates decoded with a watermark message from its seed."""
+        import torch
+
+        messages = torch.cat([watermark_message(s, self._watermark_bits()) for s in seeds])
+        wavs = self._codec_decode(targets, messages.repeat_interleave(candidates, dim=0))[:, 0]
         audio = mixture.audio.to(self.device)
         scores = self.sam.text_ranker(
             extracted_audio=[wavs[i * candidates : (i + 1) * candidates] for i in range(len(text))],
@@ -260,18 +294,34 @@ class TorchSamModel:
         best = scores.argmax(dim=1).tolist()
         return [i * candidates + int(b) for i, b in enumerate(best)]
 
-    def decode(self, latents: Sequence[Any]) -> list[np.ndarray]:
-        """Codec-decode (C, T) latents to 1-D float32 audio: in one batch, or piece by piece with --streaming."""
+    def _watermark_bits(self) -> int:
+        processor = getattr(getattr(self.sam.audio_codec.decoder, "wm_model", None), "msg_processor", None)
+        return int(getattr(processor, "nbits", WATERMARK_BITS))
+
+    def _codec_decode(self, latents: Any, messages: Any) -> Any:
+        """(B, C, T) latents -> (B, 1, T * hop) audio: upstream's DACVAE.decode with the watermark messages given
+        ((B, bits)), where upstream's draws them at random."""
+        import torch
+
+        codec = self.sam.audio_codec
+        with torch.backends.cudnn.flags(enabled=False):
+            return codec.decoder(codec.quantizer.out_proj(latents), message=messages.to(latents.device))
+
+    def decode(self, latents: Sequence[Any], seed: int = 0) -> list[np.ndarray]:
+        """Codec-decode (C, T) latents to 1-D float32 audio: in one batch, or piece by piece with --streaming.
+
+        Every row and every piece carries the same watermark message, drawn from `seed` (the chunk's)."""
         import torch
 
         frames = int(latents[0].shape[-1]) * self.hop
+        message = watermark_message(seed, self._watermark_bits())
         with self._step("decode", frames):
             if self.decode_frames is None:
-                wavs = self.sam.audio_codec.decode(torch.stack(list(latents)))[:, 0]
+                wavs = self._codec_decode(torch.stack(list(latents)), message.expand(len(latents), -1))[:, 0]
                 return [w.float().cpu().numpy() for w in wavs]
-            return [self._decode_in_pieces(latent) for latent in latents]
+            return [self._decode_in_pieces(latent, message) for latent in latents]
 
-    def _decode_in_pieces(self, latent: Any) -> np.ndarray:
+    def _decode_in_pieces(self, latent: Any, message: Any) -> np.ndarray:
         """One (C, T) latent decoded `decode_frames` at a time, each piece with context on both sides dropped."""
         assert self.decode_frames is not None
         total = int(latent.shape[-1])
@@ -280,7 +330,7 @@ class TorchSamModel:
         for start in range(0, total, self.decode_frames):
             end = min(total, start + self.decode_frames)
             lo, hi = max(0, start - context), min(total, end + context)
-            wav = self.sam.audio_codec.decode(latent[None, :, lo:hi])[0, 0]
+            wav = self._codec_decode(latent[None, :, lo:hi], message)[0, 0]
             pieces.append(wav[(start - lo) * self.hop : (end - lo) * self.hop].float().cpu().numpy())
         return np.concatenate(pieces)
 

@@ -2,10 +2,14 @@
 
     python -m ap_sam_torch.testing DIR [--seed 0]
 
-It is built with the installed `sam_audio`'s own classes (Meta's, or the tests' stand-in) from a toy config: a
-48 kHz DACVAE codec with a 480-sample hop (100 frames/s), a one-layer DiT, and a T5 encoder with a small
-byte-pair tokenizer trained on sound words, in text_encoder/. The folder has upstream's layout (config.json,
-checkpoint.pt) and is noise-like: it exercises the real code path, not separation quality.
+It is built with the installed `sam_audio`'s own classes (Meta's, or the tests' stand-in) from a toy config:
+the released models' DACVAE geometry (48 kHz, a 1920-sample hop: 25 frames/s; decoder width 1536 over rates
+12, 10, 8, 2, which the codec's watermarker requires) with a small encoder and latent, a one-layer DiT, the
+smallest Perception Encoder, and a T5 encoder with a small byte-pair tokenizer trained on sound words, in
+text_encoder/. The folder has the hub's layout (config.json, checkpoint.pt with every weight but T5's, as on
+facebook/sam-audio-*, so upstream's own strict load takes it) and is noise-like: it exercises the real code
+path, not separation quality. With Meta's sam_audio it takes about 560 MB (the fixed-size codec decoder and
+vision encoder); the decoder makes it slow on a CPU (seconds per second of audio).
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ WORDS = (
     "woman child laughing singing vocals guitar bass drums piano violin music noise applause footsteps door "
     "knock bell clock alarm phone typing crowd traffic train plane helicopter fire crackling"
 )
-LEFT_OUT = ("text_encoder.", "vision_encoder.")
-"""Not in checkpoint.pt: T5 lives in text_encoder/ (as upstream fetches it apart), video is unused by text prompts."""
+VISION_ENCODER = "PE-Core-T16-384"
+"""The smallest Perception Encoder upstream knows (its weights are in checkpoint.pt, as on the hub)."""
+LEFT_OUT = ("text_encoder.",)
+"""Not in checkpoint.pt: T5 lives in text_encoder/, as upstream fetches it apart from the checkpoint."""
 
 
 def tiny_config() -> dict[str, Any]:
@@ -39,17 +45,17 @@ def tiny_config() -> dict[str, Any]:
         "in_channels": 6 * CODEBOOK_DIM,
         "audio_codec": {
             "encoder_dim": 4,
-            "encoder_rates": [4, 4, 5, 6],
+            "encoder_rates": [2, 8, 10, 12],
             "latent_dim": 16,
-            "decoder_dim": 32,
-            "decoder_rates": [6, 5, 4, 4],
+            "decoder_dim": 1536,
+            "decoder_rates": [12, 10, 8, 2],
             "n_codebooks": 2,
             "codebook_size": 16,
             "codebook_dim": CODEBOOK_DIM,
             "sample_rate": 48_000,
         },
         "text_encoder": {"name": TEXT_ENCODER_DIR, "dim": T5_DIM, "max_length": 32},
-        "vision_encoder": {"dim": 8, "name": "PE-Core-T16-384"},
+        "vision_encoder": {"dim": 8, "name": VISION_ENCODER},
         "transformer": {
             "dim": 32,
             "n_heads": 4,

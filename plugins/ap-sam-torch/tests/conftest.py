@@ -1,7 +1,8 @@
 """Shared fixtures: the sam_audio stand-in on the path, offline Hugging Face in an empty cache, one tiny model.
 
 Meta's sam_audio needs torchaudio, which cannot be installed here: tests/standin/sam_audio follows its API with
-tiny real torch modules, and goes first on sys.path (and PYTHONPATH, for subprocesses).
+tiny real torch modules, and goes first on sys.path (and PYTHONPATH, for subprocesses). With
+AP_SAM_TORCH_UPSTREAM=1 the suite runs against the sam_audio that is installed (Meta's) instead.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pytest
 
 from audio_playground.plugins import reset_plugin_manager
 
+UPSTREAM = os.environ.get("AP_SAM_TORCH_UPSTREAM") == "1"
 STANDIN = Path(__file__).parent / "standin"
-sys.path.insert(0, str(STANDIN))
+if not UPSTREAM:
+    sys.path.insert(0, str(STANDIN))
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +34,8 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("AUDIO_PLAYGROUND_LOAD_PLUGINS", "sam_torch")
     monkeypatch.setenv("AUDIO_PLAYGROUND_CACHE_DIR", str(tmp_path / "ap-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])))
+    if not UPSTREAM:
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(STANDIN), os.environ.get("PYTHONPATH")])))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     cache = tmp_path / "hf-cache"
     cache.mkdir()

@@ -50,13 +50,13 @@ def test_the_hub_configs_rankers_and_span_predictor_stay_off_unless_asked(tiny_m
     edit_config(folder, text_ranker={"kind": "clap"}, visual_ranker={"kind": "clap"}, span_predictor=...)
     plain = load_model(str(folder))
     assert plain.sam.text_ranker is None and plain.sam.visual_ranker is None
-    assert not hasattr(plain.sam, "span_predictor") and plain.capabilities == frozenset()
+    assert not hasattr(plain.sam, "span_predictor") and plain.capabilities == frozenset({"seeded_decode"})
     ranked = load_model(str(folder), rankers=True)
     assert ranked.sam.text_ranker is not None and ranked.sam.visual_ranker is None
-    assert ranked.capabilities == frozenset({"reranking"})
+    assert ranked.capabilities == frozenset({"reranking", "seeded_decode"})
     spans = load_model(str(folder), spans=True)
     assert hasattr(spans.sam, "span_predictor") and spans.sam.text_ranker is None
-    assert spans.capabilities == frozenset({"spans"})
+    assert spans.capabilities == frozenset({"spans", "seeded_decode"})
 
 
 def test_asking_for_what_the_config_lacks_is_a_usage_error(tiny_model: Path) -> None:
@@ -69,8 +69,10 @@ def test_asking_for_what_the_config_lacks_is_a_usage_error(tiny_model: Path) -> 
 def test_the_checkpoint_is_really_loaded(tiny_model: Path, tiny: TorchSamModel) -> None:
     state = torch.load(tiny_model / "checkpoint.pt", weights_only=True)
     loaded = tiny.sam.state_dict()
-    assert not any(k.startswith("vision_encoder.") for k in loaded)
-    for key in ("proj.weight", "transformer.layers.0.attention.wq.weight", "audio_codec.decoder.0.weight"):
+    assert not any(k.startswith("vision_encoder.") for k in loaded)  # dropped after loading: text prompts only
+    assert any(k.startswith("vision_encoder.") for k in state)  # but in the checkpoint, as on the hub
+    keys = ("proj.weight", "transformer.layers.0.attention.wq.weight", "audio_codec.decoder.model.0.bias")
+    for key in (*keys, "audio_codec.decoder.wm_model.msg_processor.msg_processor.weight"):  # names upstream has
         assert torch.equal(loaded[key], state[key])
     assert tiny.sam.embed_anchors.gate.item() == 0.5  # not the constructor's zero
     assert not tiny.sam.training
@@ -129,7 +131,7 @@ def test_a_legacy_checkpoint_loads_without_mmap(tiny_model: Path, tmp_path: Path
     folder = copy(tiny_model, tmp_path)
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
     torch.save(state, folder / "checkpoint.pt", _use_new_zipfile_serialization=False)
-    assert load_model(str(folder)).capabilities == frozenset()
+    assert load_model(str(folder)).capabilities == frozenset({"seeded_decode"})
 
 
 def test_a_text_encoder_that_cannot_load_is_one_model_error(tiny_model: Path, tmp_path: Path) -> None:

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from ap_sam_torch.model import Mixture, TorchSamModel, load_model, seeded_noise
+from ap_sam_torch.model import Mixture, TorchSamModel, load_model, seeded_noise, time_grid, watermark_message
 from audio_playground.engine import chunk_count, separate_array
 from audio_playground.errors import ModelError, UsageError
 from audio_playground.prompted import OTHER_STEM, GenerateOptions, PromptedModel, PromptedSeparator, PromptedSettings
 
 RATE = 48_000
-HOP = 480
+HOP = 1920
 RANKED = {
     "kind": "ensemble",
     "rankers": {"clap": [{"kind": "clap"}, 0.5], "judge": [{"kind": "judge"}, 0.5]},
@@ -39,9 +39,14 @@ def reference(folder: Path) -> Any:
     raw = json.loads((folder / "config.json").read_text())
     raw["text_encoder"]["name"] = str(folder / "text_encoder")
     sam = SAMAudio(SAMAudioConfig(**raw))
-    state = torch.load(folder / "checkpoint.pt", weights_only=True)
-    torch.nn.Module.load_state_dict(sam, state, strict=False)  # the video encoder is not in the tiny checkpoint
+    sam.load_state_dict(torch.load(folder / "checkpoint.pt", weights_only=True))  # upstream's strict load
     return sam.eval()
+
+
+def fix_watermark(sam: Any, seed: int) -> None:
+    """Make upstream's decoder embed the message our decode draws from `seed`, where it draws one at random."""
+    message = watermark_message(seed)
+    sam.audio_codec.decoder.wm_model.random_message = lambda bsz: message.expand(bsz, -1)
 
 
 def separator(model: Any, prompts: tuple[str, ...], **kwargs: Any) -> PromptedSeparator:
@@ -65,15 +70,15 @@ def ranked_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_the_torch_model_is_a_prompted_model(tiny: TorchSamModel) -> None:
     assert isinstance(tiny, PromptedModel)
     assert (tiny.sample_rate, tiny.hop, tiny.codebook_dim) == (RATE, HOP, 8)
-    assert tiny.max_frames == 2000 * HOP  # RoPE positions times the hop: 20 s
-    assert tiny.capabilities == frozenset()
+    assert tiny.max_frames == 2000 * HOP  # RoPE positions times the hop: 80 s
+    assert tiny.capabilities == frozenset({"seeded_decode"})
     assert tiny.sam.text_ranker is None and tiny.sam.visual_ranker is None
     assert not hasattr(tiny.sam, "span_predictor") and tiny.sam.vision_encoder is None
     assert tiny.name == "sam-audio/pytorch:tiny" and tiny.device == torch.device("cpu")
 
 
 def test_steps_have_the_documented_shapes(tiny: TorchSamModel) -> None:
-    audio = mix(0.3)
+    audio = mix(0.3)  # 7.5 hops: an odd number of frames
     mixture = tiny.encode_mixture(audio)
     frames = -(-audio.shape[1] // HOP)
     assert tuple(mixture.features.shape) == (1, frames, 16) and mixture.frames == audio.shape[1]
@@ -83,7 +88,7 @@ def test_steps_have_the_documented_shapes(tiny: TorchSamModel) -> None:
     generation = tiny.generate(mixture, text, [1, 2], GenerateOptions("midpoint", 3))
     assert generation.evaluations == 6
     assert [tuple(t.shape) for t in generation.targets] == [(8, frames)] * 2
-    assert [tuple(t.shape) for t in generation.residuals] == [(8, frames)] * 2
+    assert [tuple(t.shape) for t in generation.residuals] == [(8, frames)] * 2 and frames % 2 == 0
     wavs = tiny.decode([*generation.targets, generation.residuals[0]])
     assert len(wavs) == 3 and all(w.dtype == np.float32 and w.shape == (frames * HOP,) for w in wavs)
     assert tiny.generate(mixture, text[:1], [1], GenerateOptions("euler", 3)).evaluations == 3
@@ -93,19 +98,21 @@ def test_steps_match_upstream_separate(tiny_model: Path, tiny: TorchSamModel) ->
     """Shared encode, cached text, batched generate and split decode give what upstream's one call gives."""
     from sam_audio import SAMAudioProcessor  # ty: ignore
 
-    stereo = mix(0.73, channels=2)  # not a whole number of hops; the processor downmixes, the driver averages
+    stereo = mix(0.3, channels=2)  # not a whole number of hops; the processor downmixes, the driver averages
     prompts = ["dog barking", "a car horn honking twice"]
     seeds = [11, 12]
     options = GenerateOptions("midpoint", 4)
     mixture = tiny.encode_mixture(stereo.mean(axis=0, keepdims=True))
     generation = tiny.generate(mixture, tiny.encode_text(prompts), seeds, options)
-    wavs = tiny.decode([*generation.targets, *generation.residuals])
+    wavs = tiny.decode([*generation.targets, *generation.residuals], seed=7)
 
     batch = SAMAudioProcessor.from_pretrained(str(tiny_model))(
         descriptions=prompts, audios=[torch.from_numpy(stereo)] * 2
     )
     noise = seeded_noise(seeds, 1, int(mixture.features.shape[1]), 16)
-    result = reference(tiny_model).separate(batch, noise=noise, ode_opt=options.ode_opt)
+    sam = reference(tiny_model)
+    fix_watermark(sam, 7)
+    result = sam.separate(batch, noise=noise, ode_opt=options.ode_opt)
     for i in range(2):
         np.testing.assert_allclose(wavs[i], result.target[i].numpy(), atol=2e-5)
         np.testing.assert_allclose(wavs[2 + i], result.residual[i].numpy(), atol=2e-5)
@@ -116,30 +123,82 @@ def test_rankers_and_span_predictor_match_upstream(ranked_model: Path) -> None:
     from sam_audio import SAMAudioProcessor  # ty: ignore
 
     model = load_model(str(ranked_model), rankers=True, spans=True)
-    assert model.capabilities == frozenset({"reranking", "spans"})
-    audio = mix(0.6)  # whole hops: upstream gives its rankers the mixture at the codec's length
-    prompts = ["bird singing", "rain"]
+    assert model.capabilities == frozenset({"reranking", "spans", "seeded_decode"})
+    audio = mix(0.5)  # not whole hops: upstream ranks candidates of whole hops against the mixture as it is
+    prompts = ["dog barking", "siren"]
     seeds = [5, 6]
     options = GenerateOptions("euler", 3, reranking_candidates=3, predict_spans=True)
     mixture = model.encode_mixture(audio)
     generation = model.generate(mixture, model.encode_text(prompts), seeds, options)
     assert generation.evaluations == 3 and len(generation.targets) == 2
-    wavs = model.decode(generation.targets)
+    wavs = model.decode(generation.targets, seed=seeds[0])
 
-    batch = SAMAudioProcessor.from_pretrained(str(ranked_model))(
-        descriptions=prompts, audios=[torch.from_numpy(audio)] * 2
-    )
+    # upstream's separate builds its arguments before it predicts spans, so its predict_spans changes nothing;
+    # ours conditions on the predicted spans: it is upstream given those spans as anchors
+    processor = SAMAudioProcessor.from_pretrained(str(ranked_model))
+    sam = reference(ranked_model)
+    fix_watermark(sam, seeds[0])  # one message: every candidate and row decodes as ours (seeded per prompt)
+    predicted = processor(descriptions=prompts, audios=[torch.from_numpy(audio)] * 2)
+    features = sam._get_audio_features(predicted.audios)
+    predicted = sam.predict_spans(predicted, features, predicted.audio_pad_mask)
+    assert predicted.anchors is not None and any(predicted.anchors)
+    anchored = processor(descriptions=prompts, audios=[torch.from_numpy(audio)] * 2, anchors=predicted.anchors)
     noise = seeded_noise(seeds, 3, int(mixture.features.shape[1]), 16)
-    result = reference(ranked_model).separate(
-        batch, noise=noise, ode_opt=options.ode_opt, reranking_candidates=3, predict_spans=True
-    )
-    assert batch.anchors is not None and any(batch.anchors)  # spans were predicted and used
+    result = sam.separate(anchored, noise=noise, ode_opt=options.ode_opt, reranking_candidates=3)
     for i in range(2):
         np.testing.assert_allclose(wavs[i], result.target[i].numpy(), atol=2e-5)
+    plain_batch = processor(descriptions=prompts, audios=[torch.from_numpy(audio)] * 2)
+    unanchored = sam.separate(plain_batch, noise=noise, ode_opt=options.ode_opt, reranking_candidates=3)
+    spans_ignored = sam.separate(
+        plain_batch, noise=noise, ode_opt=options.ode_opt, reranking_candidates=3, predict_spans=True
+    )
+    assert all(torch.equal(a, b) for a, b in zip(unanchored.target, spans_ignored.target, strict=True))
 
     plain = model.generate(mixture, model.encode_text(prompts), seeds, GenerateOptions("euler", 3))
     plain = model.decode(plain.targets)
     assert not np.allclose(plain[0], wavs[0], atol=1e-4)
+
+
+def test_upstream_decodes_differ_where_a_seeded_decode_does_not(tiny: TorchSamModel, tiny_model: Path) -> None:
+    """DACVAE's decoder embeds a random watermark message each call; ours embeds the one the seed gives."""
+    latents = torch.randn(2, 8, 5, generator=torch.Generator().manual_seed(0))
+    sam = reference(tiny_model)
+    with torch.inference_mode():
+        first, second = sam.audio_codec.decode(latents), sam.audio_codec.decode(latents)
+    assert not torch.equal(first, second)  # upstream's own: a new message every time
+    ours = [tiny.decode(list(latents), seed=3) for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*ours, strict=True))
+    assert not np.array_equal(ours[0][0], tiny.decode(list(latents), seed=4)[0])
+    fix_watermark(sam, 3)
+    with torch.inference_mode():
+        np.testing.assert_allclose(ours[0][1], sam.audio_codec.decode(latents)[1, 0].numpy(), atol=1e-6)
+    assert watermark_message(3).shape == (1, 16) and set(watermark_message(3).unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("steps", [16, 61, 109])
+def test_the_time_grid_is_torchdiffeqs(steps: int) -> None:
+    """torchdiffeq's fixed grid for step_size 1 / steps: float32 points, one step more for 61 and 109."""
+    grid = time_grid(1 / steps)
+    assert len(grid) == (steps + 1 if steps in (61, 109) else steps)
+    assert float(grid[0][0]) == 0.0 and abs(float(grid[-1][0] + grid[-1][1]) - 1.0) < 1e-7
+    assert all(t.dtype == torch.float32 for pair in grid for t in pair)
+
+
+def test_a_step_count_with_an_extra_grid_step_matches_upstream(tiny_model: Path, tiny: TorchSamModel) -> None:
+    from sam_audio import SAMAudioProcessor  # ty: ignore
+
+    audio = mix(0.12)
+    options = GenerateOptions("euler", 61)
+    mixture = tiny.encode_mixture(audio)
+    generation = tiny.generate(mixture, tiny.encode_text(["rain"]), [2], options)
+    assert generation.evaluations == 62
+    wav = tiny.decode(generation.targets, seed=1)[0]
+    sam = reference(tiny_model)
+    fix_watermark(sam, 1)
+    batch = SAMAudioProcessor.from_pretrained(str(tiny_model))(descriptions=["rain"], audios=[torch.from_numpy(audio)])
+    noise = seeded_noise([2], 1, int(mixture.features.shape[1]), 16)
+    result = sam.separate(batch, noise=noise, ode_opt=options.ode_opt)
+    np.testing.assert_allclose(wav, result.target[0].numpy(), atol=2e-5)
 
 
 def test_the_same_seed_gives_the_same_stems(tiny: TorchSamModel) -> None:
@@ -161,16 +220,19 @@ def test_streaming_decodes_in_pieces_without_seams(tiny: TorchSamModel) -> None:
     mixture = tiny.encode_mixture(mix(1.5))
     generation = tiny.generate(mixture, tiny.encode_text(["bass"]), [1], GenerateOptions("euler", 1))
     whole = tiny.decode(generation.targets)[0]
-    pieces = TorchSamModel(tiny.sam, tiny.config, name=tiny.name, decode_frames=40).decode(generation.targets)[0]
-    assert pieces.shape == whole.shape == (150 * HOP,)
-    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+    pieces = TorchSamModel(tiny.sam, tiny.config, name=tiny.name, decode_frames=10).decode(generation.targets)[0]
+    assert pieces.shape == whole.shape == (38 * HOP,)
+    np.testing.assert_allclose(pieces, whole, atol=1e-6)  # one watermark message for every piece
 
 
-def test_a_chunk_shorter_than_a_hop_is_padded(tiny: TorchSamModel) -> None:
-    mixture = tiny.encode_mixture(mix(0.002))  # 96 samples
-    assert mixture.frames == 96 and tuple(mixture.features.shape) == (1, 1, 16)
+@pytest.mark.parametrize("samples", [96, HOP, HOP + 1])
+def test_chunks_of_about_a_hop_encode_and_decode(tiny: TorchSamModel, samples: int) -> None:
+    """Shorter than half a hop the codec's reflect pad fails: the adapter zero-pads such a chunk to one hop."""
+    mixture = tiny.encode_mixture(mix(samples / RATE))
+    frames = -(-samples // HOP)
+    assert mixture.frames == samples and tuple(mixture.features.shape) == (1, frames, 16)
     wav = tiny.decode(tiny.generate(mixture, tiny.encode_text(["bell"]), [0], GenerateOptions("euler", 1)).targets)
-    assert wav[0].shape == (HOP,)
+    assert wav[0].shape == (frames * HOP,)
 
 
 def test_a_torch_failure_is_one_model_error(tiny: TorchSamModel) -> None:
@@ -185,7 +247,7 @@ def test_a_torch_failure_is_one_model_error(tiny: TorchSamModel) -> None:
 
 def test_separates_seconds_in_chunks_with_one_encode_per_chunk(tiny: TorchSamModel) -> None:
     audio = mix(1.2)
-    sep = separator(tiny, ("dog barking", "car horn", "siren"), residuals=True)
+    sep = separator(tiny, ("dog barking", "car horn", "siren"), residuals=True, batch_size=2)
     out = separate_array(audio, sep)
     chunks = chunk_count(audio.shape[1], sep.plan.hop, sep.plan.frames, sep.plan.every_hop)
     stems = ("dog_barking", "car_horn", "siren")
@@ -195,7 +257,7 @@ def test_separates_seconds_in_chunks_with_one_encode_per_chunk(tiny: TorchSamMod
     assert report["chunks"] == chunks == 3  # a 4th hop start would lie inside the 3rd chunk: skipped
     assert report["codec_encodes"] == chunks and report["text_encodes"] == 3
     assert report["codec_decodes"] == 6 * chunks
-    assert report["transformer_evals"] == 2 * chunks  # 2 euler steps, the 3 prompts in one batch
+    assert report["transformer_evals"] == 4 * chunks  # 2 euler steps, the 3 prompts in two batches
 
 
 def test_chain_residuals_write_other_and_encode_each_link(tiny: TorchSamModel) -> None:
@@ -210,4 +272,18 @@ def test_chain_residuals_write_other_and_encode_each_link(tiny: TorchSamModel) -
 
 def test_a_chunk_longer_than_the_rope_positions_is_refused(tiny: TorchSamModel) -> None:
     with pytest.raises(UsageError, match="longer than this model takes in one call"):
-        separator(tiny, ("bass",), chunk_duration=25.0)
+        separator(tiny, ("bass",), chunk_duration=90.0)
+
+
+def test_two_runs_with_a_seed_are_identical_in_any_batch_order(tiny: TorchSamModel) -> None:
+    """The driver's chunk seed gives every row the same message: batch sizes and residual rows change nothing."""
+    audio = mix(0.6)
+    runs = [
+        separate_array(audio, separator(tiny, ("dog barking", "siren"), residuals=True, batch_size=size))
+        for size in (2, 2, 1)
+    ]
+    for stem in runs[0]:
+        assert np.array_equal(runs[0][stem], runs[1][stem])
+        np.testing.assert_allclose(runs[0][stem], runs[2][stem], atol=1e-6)
+    other = separate_array(audio, separator(tiny, ("dog barking", "siren"), residuals=True, seed=1))
+    assert not np.allclose(other["siren"], runs[0]["siren"], atol=1e-6)

@@ -157,22 +157,39 @@ class JudgeRankerConfig(RankerConfig):
 class EnsembleRankerConfig(RankerConfig):
     kind = "ensemble"
 
-    def __init__(self, rankers: dict[str, tuple[RankerConfig, float]]) -> None:
+    def __init__(self, rankers: dict[str, tuple[RankerConfig | None, float]]) -> None:
         self.rankers = rankers
 
 
-def parse_ranker_config(config_dict: dict[str, Any]) -> RankerConfig:
-    """A ranker config from its JSON form: {"kind": ..., **kwargs} (the dict loses its "kind")."""
+class ImageBindRankerConfig(RankerConfig):
+    kind = "imagebind"
+
+    def __init__(self, checkpoint: str | None = None) -> None:
+        self.checkpoint = checkpoint
+
+
+class SoundActivityRankerConfig(RankerConfig):
+    kind = "sound_activity"
+
+    def __init__(self, threshold_mode: str = "rel_to_max", sil_threshold: float = -40, metric: str = "iou") -> None:
+        self.threshold_mode = threshold_mode
+        self.sil_threshold = sil_threshold
+        self.metric = metric
+
+
+def parse_ranker_config(config_dict: dict[str, Any]) -> RankerConfig | None:
+    """A ranker config from its JSON form: {"kind": ..., **kwargs} (the dict loses its "kind"); as upstream's
+    match statement, an unknown kind gives None."""
     kind = config_dict.pop("kind")
-    if kind == ClapRankerConfig.kind:
-        return ClapRankerConfig(**config_dict)
-    if kind == JudgeRankerConfig.kind:
-        return JudgeRankerConfig(**config_dict)
+    simple = (ImageBindRankerConfig, ClapRankerConfig, JudgeRankerConfig, SoundActivityRankerConfig)
+    for config_cls in simple:
+        if kind == config_cls.kind:
+            return config_cls(**config_dict)
     if kind == EnsembleRankerConfig.kind:
         return EnsembleRankerConfig(
             {name: (parse_ranker_config(sub), weight) for name, (sub, weight) in config_dict["rankers"].items()}
         )
-    raise ValueError(f"unknown ranker kind {kind!r}")
+    return None
 
 
 class SAMAudioConfig:

@@ -86,7 +86,8 @@ class SpanPredictor(torch.nn.Module):
         text_bias: torch.Tensor,
         return_spans: bool = True,
     ) -> SpanOutput:
-        logits = input_features @ self.score[: input_features.size(-1)] + text_bias.to(input_features.device)[:, None]
+        centred = input_features - input_features.mean(dim=1, keepdim=True)  # frames against the chunk's mean
+        logits = centred @ self.score[: input_features.size(-1)] * 10 + text_bias.to(input_features.device)[:, None]
         active = (logits > 0) & padding_mask
         spans: list[list[list[float]]] = []
         for row in active.cpu().tolist():
@@ -115,17 +116,20 @@ class SeparationResult:
 
 
 def _fixed_grid_odeint(field: Any, y0: torch.Tensor, method: str, step_size: float) -> torch.Tensor:
-    """Integrate dy/dt = field(t, y) over [0, 1] on a fixed grid (the grid torchdiffeq builds from step_size)."""
-    steps = math.ceil(1.0 / step_size + 1) - 1
-    grid = [min(i * step_size, 1.0) for i in range(steps)] + [1.0]
+    """Integrate dy/dt = field(t, y) over [0, 1] as torchdiffeq's odeint does with a fixed step_size: its grid
+    (float32 times, ceil(1 / step_size + 1) points, the last one set to 1) and its euler and midpoint steps."""
+    t = torch.tensor([0.0, 1.0], device=y0.device)
+    points = torch.ceil((t[-1] - t[0]) / step_size + 1).item()
+    grid = torch.arange(0, points, dtype=t.dtype, device=t.device) * step_size + t[0]
+    grid[-1] = t[-1]
     y = y0
     for t0, t1 in itertools.pairwise(grid):
         dt = t1 - t0
-        start = torch.tensor(t0, device=y.device)
         if method == "euler":
-            y = y + dt * field(start, y)
+            y = y + dt * field(t0, y)
         elif method == "midpoint":
-            y = y + dt * field(start + dt / 2, y + dt / 2 * field(start, y))
+            half = 0.5 * dt
+            y = y + dt * field(t0 + half, y + field(t0, y) * half)
         else:
             raise ValueError(f"unsupported method {method!r}")
     return y
@@ -237,10 +241,12 @@ class SAMAudio(torch.nn.Module):
         predict_spans: bool = False,
     ) -> SeparationResult:
         candidates = reranking_candidates
-        if predict_spans and hasattr(self, "span_predictor") and batch.anchors is None:
-            features = self._get_audio_features(batch.audios)
-            batch = self.predict_spans(batch, features, batch.audio_pad_mask)
         args = self._get_forward_args(batch, candidates=candidates)
+        if predict_spans and hasattr(self, "span_predictor") and batch.anchors is None:
+            # as upstream: the forward arguments are built first, so the predicted spans never reach them
+            features = self._unrepeat_from_reranking(args["audio_features"], candidates)
+            pad_mask = self._unrepeat_from_reranking(args["audio_pad_mask"], candidates)
+            batch = self.predict_spans(batch, features, pad_mask)
         features = args["audio_features"]
         b, t, c2 = features.shape
         if noise is None:

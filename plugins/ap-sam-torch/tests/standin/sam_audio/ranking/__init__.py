@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from sam_audio.model.config import ClapRankerConfig, EnsembleRankerConfig, JudgeRankerConfig, RankerConfig
-from sam_audio.ranking.clap import ClapRanker, JudgeRanker
+from sam_audio.model.config import (
+    ClapRankerConfig,
+    EnsembleRankerConfig,
+    ImageBindRankerConfig,
+    JudgeRankerConfig,
+    RankerConfig,
+)
+from sam_audio.ranking.clap import ClapRanker, ImageBindRanker, JudgeRanker
 from sam_audio.ranking.ranker import EnsembleRanker, Ranker
 
 
 def create_ranker(config: RankerConfig | None) -> Ranker | None:
+    """As upstream: imagebind, clap, judge and ensembles; any other config (sound_activity too) fails the assert."""
+    if isinstance(config, ImageBindRankerConfig):
+        return ImageBindRanker(config)
     if isinstance(config, ClapRankerConfig):
         return ClapRanker(config)
     if isinstance(config, JudgeRankerConfig):

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from sam_audio.model.config import ClapRankerConfig, JudgeRankerConfig
+from sam_audio.model.config import ClapRankerConfig, ImageBindRankerConfig, JudgeRankerConfig
 from sam_audio.ranking.ranker import Ranker
 
 FRAME = 480
@@ -73,4 +73,21 @@ class JudgeRanker(_TinyRanker):
             length = min(mixture.size(-1), candidates.size(-1))  # upstream pads; the stand-in compares the overlap
             embedding = self._audio_embedding(candidates[:, :length]) - self._audio_embedding(mixture[:, :length])
             scores.append(embedding @ _text_embedding(text, 16).to(embedding.device))
+        return torch.stack(scores)
+
+
+class ImageBindRanker(_TinyRanker):
+    """Scores each candidate against its video (upstream: ImageBind); the visual ranker, for video prompts."""
+
+    def __init__(self, config: ImageBindRankerConfig) -> None:
+        super().__init__(seed=4)
+        self.config = config
+
+    @torch.inference_mode()
+    def forward(
+        self, extracted_audio: list[torch.Tensor], videos: list[torch.Tensor], sample_rate: int = 48_000, **kwargs: Any
+    ) -> torch.Tensor:
+        scores = []
+        for candidates, video in zip(extracted_audio, videos, strict=True):
+            scores.append(self._audio_embedding(candidates).sum(dim=-1) * video.float().mean())
         return torch.stack(scores)
