@@ -27,6 +27,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "audio_playground.backends",
     "audio_playground.cli.commands",
     "audio_playground.cli.demo",
+    "audio_playground.cli.report",
     "audio_playground.workflow.cli",
     "audio_playground.executors.local",
 )

@@ -39,16 +39,30 @@ def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="Override one of the workflow's vars (repeatable), e.g. --var model=/models/sam.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the command line of every step per input; run and write nothing.")
+@click.option(
+    "--report",
+    "report",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[FILE.html]",
+    help="After the run, write the stem review page of every separation step: --report alone writes "
+    "report.html in the folder that holds their outputs, --report FILE.html writes FILE.html.",
+)
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
-def run_command(config: Path, variables: dict[str, str], dry_run: bool, inputs: tuple[Path, ...]) -> Any:
+def run_command(
+    config: Path, variables: dict[str, str], dry_run: bool, report: str | None, inputs: tuple[Path, ...]
+) -> Any:
     """Run the workflow in FILE once per INPUT (files, or folders of audio and video files).
 
     Steps run in order, in this process, through the same commands as the command line; each input goes
     through every step, and a failing step stops only that input. Everything in FILE is checked first.
     """
+    from audio_playground.cli.report import check_report_value, workflow_page
     from audio_playground.workflow.runner import StepEvent, WorkflowFailed, WorkflowRunner
     from audio_playground.workflow.schema import load_workflow
 
+    check_report_value(report, json_report=False)
     ctx = click.get_current_context()
     app = get_app(ctx)
     app.setup()
@@ -79,6 +93,8 @@ def run_command(config: Path, variables: dict[str, str], dry_run: bool, inputs: 
         runs.append(run)
         if run.error is not None and len(sources) > 1:
             click.echo(f"error: {run.error}", err=True)
+    if report is not None:
+        workflow_page(runs, report)
     errors = [run.error for run in runs if run.error is not None]
     if errors and len(sources) == 1:
         raise errors[0]
