@@ -184,3 +184,18 @@ def test_testing_module_writes_both_architectures(tmp_path: Path, capsys: pytest
         "tiny_mel.ckpt",
         "tiny_mel.yaml",
     ]
+
+
+def test_help_and_the_settings_file_before_the_command(
+    ap, models: dict[str, tuple[Path, Path]], mix: np.ndarray, tmp_path: Path
+) -> None:
+    help_text = ap("extract", "roformer", "--help").out
+    assert "--model" in help_text and "--config" in help_text and "Stems: named by the model" in help_text
+    settings = tmp_path / "settings.toml"
+    settings.write_text('output_format = "flac"\n')
+    song = write_audio(tmp_path / "song.wav", mix[:, : 441 * 30])
+    checkpoint, config = models["tiny_bs"]
+    args = ["extract", "roformer", song, "--model", checkpoint, "--config", config, "-o", tmp_path / "out"]
+    result = ap("--config", settings, *args)
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other-roformer.flac", "vocals-roformer.flac"]
