@@ -26,7 +26,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["console", "json"]
 CrossfadeType = Literal["cosine", "linear"]
 BitDepth = Literal["16", "24", "32f"]
-OutputFormat = Literal["wav", "flac"]
+OutputFormat = Literal["wav", "flac", "mp3", "opus", "aac", "alac"]
 ClipMode = Literal["rescale", "clamp", "none"]
 
 
@@ -57,7 +57,10 @@ class AudioPlaygroundConfig(BaseModel):
     crossfade_type: CrossfadeType = Field("cosine", description="Crossfade where segments or chunks overlap.")
 
     # outputs
-    output_format: OutputFormat = Field("wav", description="Container of written stems.")
+    output_format: OutputFormat = Field("wav", description="Format of written stems.")
+    bitrate: int | None = Field(
+        None, gt=0, description="Bits/s of lossy stems (mp3, opus, aac); default: the format's."
+    )
     bit_depth: BitDepth | None = Field(None, description="Output sample format; default: the input's PCM, else 16.")
     clip: ClipMode = Field("rescale", description="What to do with samples beyond full scale.")
     jobs: int = Field(

@@ -142,25 +142,15 @@ def build_command(
     first = specs[0]
     options = merged_options(specs)
     backends = ", ".join(s.backend for s in specs)
-    stems = ", ".join(first.stems) if first.stems else "one per --prompts"
+    stems = ", ".join(first.stems) if first.stems else "one per --prompts" if first.prompted else "named by the model"
     summary = shared_help(specs)
     choices = ["auto", *sorted(set(backend_names) | {s.backend for s in specs})]
     # The atomic form takes segment files by --segment, unless the separator has an option of that name
     # (demucs: --segment seconds); then --src is the way in.
     segment_inputs = atomic and all(o.name != "segment" for o in options)
 
-    json_report = any(o.name == "report" for o in options)  # SAM-Audio's --report FILE.json
-
     def callback(**kwargs: Any) -> Any:
-        if atomic:
-            return _run_extract(name, specs, options, atomic, kwargs)
-        from audio_playground.cli.report import run_with_page, take_page
-
-        page = take_page(kwargs, json_report)  # --report [FILE.html]: the review page after the run
-        settings = {"separator": name, "backend": kwargs.get("backend"), "options": option_values(options, kwargs)}
-        return run_with_page(
-            lambda: _run_extract(name, specs, options, atomic, kwargs), page, kwargs["output_dir"], settings
-        )
+        return _run_extract(name, specs, options, atomic, kwargs)
 
     # The shared option decorators are declared once; apply them to a holder to collect their params.
     def holder() -> None: ...
@@ -228,11 +218,7 @@ def build_command(
         ),
         click.Option(["--progress/--no-progress"], default=None, help="Show progress bars on a terminal."),
     ]
-    params += [option_to_click(o) for o in options if atomic or o.name != "report"]
-    if not atomic:
-        from audio_playground.cli.report import report_option
-
-        params.append(report_option(json_report))
+    params += [option_to_click(o) for o in options]
     params += shared
     from audio_playground.executors.cli import batch_params
 
@@ -305,8 +291,6 @@ def _run_extract(
     if not single and "{track}" not in template:
         raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
     if kwargs.get("address") is not None or executor != "local" or not single:
-        if kwargs.get("video"):
-            raise APUsageError("--video takes one input per run", hint="run once per video")
         return _run_batch(name, options, template, raw_inputs, files, kwargs)
     values = option_values(options, kwargs)
     # Lazy: the model loads only when the cache does not serve the input.
@@ -332,7 +316,7 @@ def _run_extract(
                 suffix=kwargs["suffix"],
                 output_format=kwargs["output_format"] or config.output_format,
                 bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                bitrate=kwargs["bitrate"],
+                bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
                 video=kwargs.get("video", ()),
                 sample_rate=kwargs["sample_rate"],
                 clip=kwargs["clip"] or config.clip,
@@ -383,7 +367,8 @@ def _run_batch(
         suffix=kwargs["suffix"],
         output_format=kwargs["output_format"] or config.output_format,
         bit_depth=kwargs["bit_depth"] or config.bit_depth,
-        bitrate=kwargs.get("bitrate"),
+        bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
+        video=tuple(kwargs.get("video", ())),
         sample_rate=kwargs["sample_rate"],
         clip=kwargs["clip"] or config.clip,
         start_time=kwargs["start_time"],

@@ -61,6 +61,8 @@ class SeparateTask:
     output_format: str = "wav"
     bit_depth: str | None = None
     bitrate: int | None = None
+    video: tuple[str, ...] = ()
+    """--video mixes to mux with each video input's picture (see audio/video.py)."""
     sample_rate: int | None = None
     clip: str = "rescale"
     start_time: float | None = None
@@ -85,6 +87,7 @@ class SeparateTask:
             "clip": self.clip,
             "start_time": self.start_time,
             "end_time": self.end_time,
+            **({"video": list(self.video)} if self.video else {}),  # added later: keyed only when set
         }
 
     def fingerprint(self) -> str:
@@ -179,6 +182,7 @@ class SeparateWorker:
                     output_format=task.output_format,
                     bit_depth=task.bit_depth,
                     bitrate=task.bitrate,
+                    video=task.video,
                     sample_rate=task.sample_rate,
                     clip=task.clip,
                     start_time=task.start_time,
