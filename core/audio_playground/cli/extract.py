@@ -149,8 +149,18 @@ def build_command(
     # (demucs: --segment seconds); then --src is the way in.
     segment_inputs = atomic and all(o.name != "segment" for o in options)
 
+    json_report = any(o.name == "report" for o in options)  # SAM-Audio's --report FILE.json
+
     def callback(**kwargs: Any) -> Any:
-        return _run_extract(name, specs, options, atomic, kwargs)
+        if atomic:
+            return _run_extract(name, specs, options, atomic, kwargs)
+        from audio_playground.cli.report import run_with_page, take_page
+
+        page = take_page(kwargs, json_report)  # --report [FILE.html]: the review page after the run
+        settings = {"separator": name, "backend": kwargs.get("backend"), "options": option_values(options, kwargs)}
+        return run_with_page(
+            lambda: _run_extract(name, specs, options, atomic, kwargs), page, kwargs["output_dir"], settings
+        )
 
     # The shared option decorators are declared once; apply them to a holder to collect their params.
     def holder() -> None: ...
@@ -218,7 +228,11 @@ def build_command(
         ),
         click.Option(["--progress/--no-progress"], default=None, help="Show progress bars on a terminal."),
     ]
-    params += [option_to_click(o) for o in options]
+    params += [option_to_click(o) for o in options if atomic or o.name != "report"]
+    if not atomic:
+        from audio_playground.cli.report import report_option
+
+        params.append(report_option(json_report))
     params += shared
     from audio_playground.executors.cli import batch_params
 
