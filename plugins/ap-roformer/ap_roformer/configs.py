@@ -252,8 +252,10 @@ def parse_config(data: Mapping[str, Any], path: Path) -> RoformerConfig:
     inference = _section(data, "inference", path)
     kwargs, dropped = map_model_kwargs(architecture, model, path)
     sample_rate = _int(audio, "sample_rate", model.get("sample_rate", 44100), path, "audio")
-    if architecture == "mel_band_roformer" and "sample_rate" not in kwargs:
-        kwargs["sample_rate"] = sample_rate
+    if architecture == "mel_band_roformer":
+        kwargs.setdefault("sample_rate", sample_rate)
+        # those tools' default (no linear attention); the package's own default is 1
+        kwargs.setdefault("linear_transformer_depth", 0)
     chunk_size = _int(audio, "chunk_size", None, path, "audio")
     num_overlap = _int(inference, "num_overlap", 4, path, "inference")
     raw = training.get("instruments") or []

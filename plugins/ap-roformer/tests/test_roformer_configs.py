@@ -127,8 +127,10 @@ def test_published_mel_band_roformer_layout(tmp_path: Path) -> None:
 def test_lists_become_tuples_and_mel_gets_the_audio_rate(tmp_path: Path) -> None:
     text = MEL_YAML.replace("  sample_rate: 44100  # needed for mel filter bank from librosa\n", "")
     text = text.replace("  sample_rate: 44100\nmodel", "  sample_rate: 48000\nmodel")
+    text = text.replace("  linear_transformer_depth: 0\n", "")
     config = load_config(write(tmp_path, text))
     assert config.kwargs["sample_rate"] == 48000 == config.sample_rate
+    assert config.kwargs["linear_transformer_depth"] == 0  # Music-Source-Separation-Training's default
     listed = BS_YAML.replace("freqs_per_bands: !!python/tuple", "freqs_per_bands:")
     assert load_config(write(tmp_path, listed)).kwargs["freqs_per_bands"] == (512, 513)
 
