@@ -366,12 +366,21 @@ def build_config(location: ModelLocation, *, rankers: bool = False, spans: bool 
         raw["span_predictor"] = None
     text = raw.get("text_encoder")
     raw["text_encoder"] = {**(text if isinstance(text, dict) else {}), "name": str(location.text_folder)}
+    kind = raw["text_ranker"].get("kind") if isinstance(raw["text_ranker"], dict) else None
     try:
-        return SAMAudioConfig(**raw)
+        config = SAMAudioConfig(**raw)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ModelError(
             f"config.json does not describe a SAM-Audio model ({exc})", path=location.folder, hint=FOLDER_HINT
         ) from exc
+    if rankers and config.text_ranker is None:  # upstream's parser gives None for a kind it does not know
+        raise UsageError(
+            f"--reranking-candidates above 1 needs a text ranker, and this model's config.json names one of a kind "
+            f"the installed sam_audio does not know ({kind!r})",
+            path=location.folder,
+            hint="use --reranking-candidates 1, or update sam_audio",
+        )
+    return config
 
 
 def _read_checkpoint(location: ModelLocation) -> Mapping[str, Any]:
@@ -450,9 +459,9 @@ def load_model(
     name: str, *, device: str = "cpu", streaming: bool = False, rankers: bool = False, spans: bool = False
 ) -> TorchSamModel:
     """Resolve --model `name` (short name, hub id or folder) and load it on `device` as a TorchSamModel."""
-    require_sam_audio()
-    location = resolve(name)
+    location = resolve(name)  # first: a model that is not there is told before torch is imported
     assert location is not None  # resolve() downloads or raises when asked to
+    require_sam_audio()
     config = build_config(location, rankers=rankers, spans=spans)
     sam = load_sam(location, config)
     try:
@@ -471,10 +480,12 @@ def load_model(
 def load_separator(options: Mapping[str, Any], device: str) -> PromptedSeparator:
     """SeparatorSpec.load: validate the options, load the model, wrap it in the core's prompted driver."""
     settings = PromptedSettings.from_options(options)
+    name = str(options.get("model") or DEFAULTS["model"])
+    resolve(name)  # before importing torch (seconds): a missing model fails at once; load_model finds it again
     require_sam_audio()
     resolved = resolve_device(device)
     model = load_model(
-        str(options.get("model") or DEFAULTS["model"]),
+        name,
         device=resolved,
         streaming=bool(options.get("streaming")),
         rankers=settings.generate.reranking_candidates > 1,

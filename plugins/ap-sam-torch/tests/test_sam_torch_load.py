@@ -66,6 +66,24 @@ def test_asking_for_what_the_config_lacks_is_a_usage_error(tiny_model: Path) -> 
         load_separator({"model": str(tiny_model), "prompts": ("bass",), "predict_spans": True}, "cpu")
 
 
+def test_ranker_kinds_as_upstream_parses_them(tiny_model: Path, tmp_path: Path) -> None:
+    """Upstream's parser knows imagebind and sound_activity and gives None for a kind it does not know."""
+    from sam_audio.model.config import (  # ty: ignore
+        ImageBindRankerConfig,
+        SoundActivityRankerConfig,
+        parse_ranker_config,
+    )
+
+    assert parse_ranker_config({"kind": "mystery"}) is None
+    assert isinstance(parse_ranker_config({"kind": "imagebind"}), ImageBindRankerConfig)
+    assert isinstance(parse_ranker_config({"kind": "sound_activity", "metric": "iou"}), SoundActivityRankerConfig)
+    folder = copy(tiny_model, tmp_path)
+    edit_config(folder, text_ranker={"kind": "mystery"})
+    assert load_model(str(folder)).sam.text_ranker is None
+    with pytest.raises(UsageError, match=r"of a kind the installed sam_audio does not know \('mystery'\)"):
+        load_separator({"model": str(folder), "prompts": ("bass",), "reranking_candidates": 2}, "cpu")
+
+
 def test_the_checkpoint_is_really_loaded(tiny_model: Path, tiny: TorchSamModel) -> None:
     state = torch.load(tiny_model / "checkpoint.pt", weights_only=True)
     loaded = tiny.sam.state_dict()

@@ -230,3 +230,28 @@ def test_the_tiny_model_writer_fills_an_empty_folder(tmp_path: Path) -> None:
     target = tmp_path / "empty"
     target.mkdir()
     assert testing.write_tiny_model(target, seed=2) == target and (target / "checkpoint.pt").is_file()
+
+
+def readme_smoke_test() -> list[list[str]]:
+    """The README's smoke-test commands, each as its arguments (line continuations joined)."""
+    import shlex
+
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = text.split("A quick offline smoke test", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = block.replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_smoke_test_runs_and_two_runs_are_byte_identical(tmp_path: Path) -> None:
+    write, extract = readme_smoke_test()
+    assert write[:3] == ["python", "-m", "ap_sam_torch.testing"] and extract[:2] == ["ap", "extract"]
+    model = tmp_path / Path(write[3]).name
+    assert testing.main([str(model)]) == 0
+    source = write_mix(tmp_path / "song.wav", frames=64000)  # 4 s: the smoke test separates the first 2
+    outputs = []
+    for run_dir in ("a", "b"):
+        args = [str(source) if a == "song.mp3" else a for a in extract[1:]]
+        args = [str(model) if a == write[3] else str(tmp_path / run_dir) if a == "/tmp/sam-smoke" else a for a in args]
+        assert run(args) == 0
+        outputs.append((tmp_path / run_dir / "bass-sam.wav").read_bytes())
+    assert outputs[0] == outputs[1]  # the watermark follows the seed: byte-identical runs
