@@ -163,3 +163,15 @@ def test_extract_video_needs_a_video(ap, tmp_path: Path) -> None:
     result = ap("extract", "hpss", src, "-o", tmp_path / "o", "--video", "harmonic")
     assert result.code == ExitStatus.USAGE
     assert "--video writes .mp4" in result.err
+
+
+def test_extract_video_on_every_input_of_a_batch(ap, tmp_path: Path, demo: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        (folder / name).write_bytes(demo.read_bytes())
+    out = tmp_path / "stems"
+    result = ap("extract", "hpss", folder, "-o", out, "--video", "no-harmonic", "--no-progress")
+    assert result.code == 0, result.err
+    for track in ("one", "two"):
+        assert _video_packets(out / track / "no-harmonic-hpss.mp4") == _video_packets(demo)
