@@ -62,7 +62,7 @@ def check_encoder(output_format: str, sample_rate: int, channels: int, path: str
             path=path,
             hint="write wav or flac, or mix down with --channels",
         )
-    ctx = av.CodecContext.create(spec.codec or "", "w")
+    ctx: Any = av.CodecContext.create(spec.codec or "", "w")
     ctx.sample_rate = encode_rate(spec, sample_rate)
     ctx.layout = _layout(channels)
     ctx.format = _sample_format(spec, "16")
@@ -105,12 +105,12 @@ class StreamEncoder:
         self._pts = 0
         self._in_frames = 0
         stream = container.add_stream(spec.codec or "", rate=self.rate, layout=_layout(channels))
-        stream.format = _sample_format(spec, bit_depth)
+        self._format = _sample_format(spec, bit_depth)
+        stream.format = self._format
         if spec.lossy:
             stream.bit_rate = bitrate or spec.default_bitrate
         stream.codec_context.open()
         self._stream = stream
-        self._format = stream.format.name
 
     def encode(self, data: np.ndarray) -> list[Any]:
         """Encode (frames, channels) samples: int16, int32 (24 bits << 8) or float32, as soundfile takes them."""

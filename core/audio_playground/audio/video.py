@@ -79,10 +79,10 @@ def resolve_mixes(specs: Sequence[str], stems: Sequence[str]) -> list[VideoMix]:
 
 def _video_stream(container: Any) -> Any | None:
     """The first real video stream (cover art in an mp3 or m4a is not a video)."""
-    import av
+    from av.stream import Disposition
 
     for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
+        if not stream.disposition & Disposition.attached_pic:
             return stream
     return None
 
