@@ -228,10 +228,12 @@ def ensemble_file(
     cache: CacheSession | None = None,
     temp_dir: str | Path | None = None,
     on_chunk: Callable[[int, int | None, float], None] | None = None,
+    bitrate: int | None = None,
 ) -> EnsembleResult:
     """Run every member on `src` (cached like any separation), then write the combined shared stems."""
     from audio_playground import api
     from audio_playground.audio import AtomicGroup, AudioWriter, default_bit_depth, probe
+    from audio_playground.audio.formats import FORMATS, check_output, format_for_path
 
     if algorithm not in ALGORITHMS:
         raise UsageError(f"unknown --algorithm {algorithm!r}", hint=f"use one of {', '.join(ALGORITHMS)}")
@@ -239,6 +241,7 @@ def ensemble_file(
         raise UsageError("an ensemble needs two or more --member", hint="e.g. --member hpss --member demucs")
     weights = tuple(weights) if weights is not None else (1.0,) * len(members)
     src, out_dir = Path(src), Path(output_dir)
+    check_output(output_format, bitrate)
     info = probe(src)
     scratch = Path(tempfile.mkdtemp(prefix="ap-ensemble-", dir=temp_dir))
     try:
@@ -263,10 +266,12 @@ def ensemble_file(
             outputs.append((label, result.stems))
             served[label] = result.cached
         stems = common_stems([(label, list(paths)) for label, paths in outputs])
-        names = {"track": src.stem, "suffix": suffix, "ext": output_format, "model": "+".join(served)}
+        names = {"track": src.stem, "suffix": suffix, "ext": FORMATS[output_format].ext, "model": "+".join(served)}
         paths = {stem: out_dir / filename.format(stem=stem, **names) for stem in stems}
+        for path in paths.values():
+            format_for_path(path, output_format)  # a --filename suffix that does not fit the format
         depth = bit_depth or default_bit_depth(info)
-        if output_format == "flac" and depth == "32f":
+        if FORMATS[output_format].integer_only and depth == "32f":
             depth = "24"
         rate = sample_rate or info.sample_rate
         with AtomicGroup() as group:
@@ -279,6 +284,7 @@ def ensemble_file(
                         format=cast("OutputFormat", output_format),
                         bit_depth=cast("BitDepth", depth),
                         clip=cast("ClipMode", clip),
+                        bitrate=bitrate,
                     )
                 )
                 for stem, path in paths.items()

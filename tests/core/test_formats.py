@@ -229,3 +229,14 @@ def test_extract_writes_each_format(ap, tmp_path: Path) -> None:
     assert result.code == ExitStatus.USAGE
     assert "does not fit the format mp3" in result.err
     assert not (tmp_path / "bad").exists()
+
+
+def test_ensemble_writes_lossy_formats(ap, tmp_path: Path) -> None:
+    src = write_wav(tmp_path / "in.wav", tone(2, SR, SR), SR)
+    members = ["--member", "hpss", "--member", "hpss", "--member-option", "hpss#2.margin=3"]
+    out = tmp_path / "ens"
+    result = ap("extract", "ensemble", src, "-o", out, *members, "--format", "aac", "--bitrate", "96k")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir()) == ["harmonic-ensemble.m4a", "percussive-ensemble.m4a"]
+    assert _codec(out / "harmonic-ensemble.m4a") == "aac"
+    assert _read(out / "harmonic-ensemble.m4a").shape == (2, SR)

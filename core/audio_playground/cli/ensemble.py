@@ -178,6 +178,7 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
                         suffix=kwargs["suffix"],
                         output_format=kwargs["output_format"] or config.output_format,
                         bit_depth=kwargs["bit_depth"] or config.bit_depth,
+                        bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
                         sample_rate=kwargs["sample_rate"],
                         clip=kwargs["clip"] or config.clip,
                         start_time=kwargs["start_time"],
