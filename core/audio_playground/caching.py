@@ -374,7 +374,10 @@ def concat(
 
     directory, target = Path(input_dir), Path(target)
     inputs = merge_inputs(directory, target, pattern)
-    options = {"crossfade_type": crossfade_type, "format": "flac" if target.suffix.lower() == ".flac" else "wav"}
+    from audio_playground.audio.formats import format_for_path
+
+    # The target's suffix names its format; one no writer produces is refused before any work.
+    options = {"crossfade_type": crossfade_type, "format": format_for_path(target)}
     entry = cache.entry("merge", "merge concat", inputs, options) if cache is not None and inputs else None
 
     def compute() -> MergeResult:

@@ -463,8 +463,10 @@ def concat(
     is crossfaded (see crossfade_span for overlaps longer than half a window), so at most two segments are
     open at a time. on_progress(done_seconds, total_seconds) follows the output written.
     """
+    from audio_playground.audio.formats import FORMATS, format_for_path
     from audio_playground.audio.writer import AudioWriter, default_bit_depth
 
+    fmt = format_for_path(target)  # wav, flac, mp3, opus, aac (.m4a): refused before any work if none fits
     directory = Path(input_dir)
     if not directory.exists():
         raise InputError("no such directory", path=directory, hint="check --input-dir")
@@ -479,8 +481,7 @@ def concat(
         raise InputError(what, path=directory, hint="check --input-dir and --pattern")
     placed, rate, channels, first = _plan_merge(directory, files)
     depth: BitDepth = default_bit_depth(first)
-    fmt = "flac" if target_path.suffix.lower() == ".flac" else "wav"
-    if fmt == "flac" and depth == "32f":
+    if FORMATS[fmt].integer_only and depth == "32f":
         depth = "24"
     total = max(p.end for p in placed)
     total_s = total / rate
