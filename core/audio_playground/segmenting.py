@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from audio_playground.errors import InputError, OutputError, UsageError
 from audio_playground.hookspecs import hookimpl
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from audio_playground.audio.source import AVStream, SoundFileStream
-    from audio_playground.audio.writer import AudioWriter, BitDepth
+    from audio_playground.audio.writer import AudioWriter, BitDepth, OutputFormat
 
 ProgressCallback = Callable[[float, float | None], None]
 
@@ -466,7 +466,8 @@ def concat(
     from audio_playground.audio.formats import FORMATS, format_for_path
     from audio_playground.audio.writer import AudioWriter, default_bit_depth
 
-    fmt = format_for_path(target)  # wav, flac, mp3, opus, aac (.m4a): refused before any work if none fits
+    # wav, flac, mp3, opus, aac (.m4a): refused before any work if none fits
+    fmt = cast("OutputFormat", format_for_path(target))
     directory = Path(input_dir)
     if not directory.exists():
         raise InputError("no such directory", path=directory, hint="check --input-dir")
