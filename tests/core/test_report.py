@@ -121,6 +121,7 @@ def test_the_spectrogram_image_is_a_small_webp(tmp_path: Path) -> None:
 def test_read_manifest_keeps_the_last_record_and_skips_bad_lines(tmp_path: Path) -> None:
     lines = [
         json.dumps({"input": "/in/a.wav", "track": "a", "status": "failed"}),
+        '{"input": "/in/b.wav", "status": "do',  # a line cut short by a crash
         "not json",
         json.dumps(["a list"]),
         json.dumps({"no": "input"}),
@@ -336,3 +337,25 @@ def test_a_failed_write_leaves_no_page_and_no_temporary_file(tmp_path: Path, mon
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
     with pytest.raises(OutputError):
         write_page(target / "below-a-file.html", "x")
+
+
+def test_an_unreadable_mix_is_marked(tmp_path: Path) -> None:
+    folder = stems_folder(tmp_path / "out", tracks=1)
+    mix = tmp_path / "mix.mp3"
+    mix.write_bytes(b"ID3 not an mp3")
+    result = build_report(folder, tracks=[Track("song0", {"bass": folder / "song0" / "bass.wav"}, mix)])
+    assert any("mix.mp3: cannot read the mix" in p for p in result.problems)
+
+
+def test_errors_are_described_in_one_line() -> None:
+    from audio_playground.errors import DecodeError
+    from audio_playground.report.build import _describe
+
+    assert _describe(DecodeError("bad frame", path="a.wav", hint="convert it")) == "bad frame"
+    assert _describe(OSError(13, "Permission denied")) == "Permission denied"
+    assert _describe(ValueError("odd")) == "ValueError: odd"
+
+
+def test_settings_ignore_outputs_that_are_not_paths(tmp_path: Path) -> None:
+    records = {"/in/x.wav": {"input": "/in/x.wav", "track": "x", "outputs": {"a": None}, "model": "m"}}
+    assert settings_for(records, "x", {"a": tmp_path / "a.wav"})["model"] == "m"

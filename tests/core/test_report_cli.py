@@ -146,3 +146,40 @@ def test_run_report_without_a_separation(ap: Callable, tmp_path: Path) -> None:
     result = ap("run", "--config", workflow, source, "--report")
     assert result.code == 0 and "separated nothing" in result.err
     assert ap("run", "--config", workflow, "--report", source).code == 2
+
+
+def test_the_page_after_a_run_that_returned_no_results(ap: Callable, tmp_path: Path) -> None:
+    """A batch that keeps no results (a --manifest run) reports what its output folder holds."""
+    from audio_playground.cli.report import report_results, run_with_page
+    from audio_playground.errors import DecodeError, InputError
+
+    out = tmp_path / "stems"
+    assert ap("extract", "hpss", song(tmp_path / "a.wav"), "-o", out, "--no-cache").code == 0
+    target = out / "report.html"
+    with _app():
+        assert run_with_page(lambda: {"done": 1}, target, out) == {"done": 1}
+        assert page_data(target)["tracks"][0]["name"] == "stems"
+        target.unlink()
+
+        def failing() -> None:
+            raise DecodeError("broken input")
+
+        with pytest.raises(DecodeError):
+            run_with_page(failing, target, out)
+        assert target.exists()  # the page covers what the folder holds
+        (tmp_path / "nothing").mkdir()
+        with pytest.raises(DecodeError):
+            run_with_page(failing, tmp_path / "nothing" / "r.html", tmp_path / "nothing")  # no page: a warning
+        assert not (tmp_path / "nothing" / "r.html").exists()
+        with pytest.raises(DecodeError):
+            run_with_page(failing, target, tmp_path / "never-made")
+        with pytest.raises(InputError, match="no stems"):
+            report_results([{"done": 1}], target)
+
+
+def _app():
+    """A click context with the App, as a command has it."""
+    from audio_playground.cli.app import build_cli
+
+    group = build_cli()
+    return group.make_context("ap", ["report", "x"], resilient_parsing=True)

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-MANIFEST_NAME = "run-manifest.jsonl"
 SETTING_KEYS = ("separator", "model", "backend", "options", "seconds", "audio_seconds", "worker", "status", "error")
 
 
 def read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
-    """Input path -> the last record for it; {} when there is no manifest; lines that are not records skipped."""
-    path = Path(folder) / MANIFEST_NAME
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return {}
-    records: dict[str, dict[str, Any]] = {}
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("input"), str):
-            records[record["input"]] = record
-    return records
+    """Input path -> the last record for it (the executors' reader: bad lines skipped; {} without a manifest)."""
+    from audio_playground.executors.manifest import read_manifest as read
+
+    return read(folder)
 
 
 def _resolved(path: Any) -> str:
