@@ -240,3 +240,16 @@ def test_ensemble_writes_lossy_formats(ap, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["harmonic-ensemble.m4a", "percussive-ensemble.m4a"]
     assert _codec(out / "harmonic-ensemble.m4a") == "aac"
     assert _read(out / "harmonic-ensemble.m4a").shape == (2, SR)
+
+
+def test_merge_concat_target_suffix_chooses_the_format(ap, tmp_path: Path) -> None:
+    src = write_wav(tmp_path / "in.wav", tone(2, SR * 2, SR), SR)
+    segments = tmp_path / "segs"
+    assert ap("segment", "split", "--src", src, "--output-dir", segments, "--window-size", "1").code == 0
+    result = ap("merge", "concat", "--input-dir", segments, "--target", tmp_path / "merged.mp3")
+    assert result.code == 0, result.err
+    assert _codec(tmp_path / "merged.mp3") == "mp3"
+    assert _read(tmp_path / "merged.mp3").shape == (2, SR * 2)
+    result = ap("merge", "concat", "--input-dir", segments, "--target", tmp_path / "merged.xyz")
+    assert result.code == ExitStatus.USAGE
+    assert "cannot write audio files named '.xyz'" in result.err
