@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from audio_playground.errors import InputError, UsageError
+from audio_playground.errors import InputError, ModelError, PluginError, UsageError
 from audio_playground.loaded import Loaded
 from audio_playground.specs import SeparateResult
 
@@ -206,7 +206,11 @@ def separate_file(
             return _with_videos(result, video, video_path, bitrate, clip)
     info = probe(src)
     spec_before = loaded.spec
-    separator = loaded.for_rate(info.sample_rate)
+    try:
+        separator = loaded.for_rate(info.sample_rate)
+    except (ModelError, PluginError) as exc:  # the model, not the input, but the user runs it on this input
+        exc.on_input(src)
+        raise
     if entry is not None and loaded.spec is not spec_before:  # fell back to another backend: another model
         entry = caching.separation(cache, loaded, src, output)
     depth = bit_depth or default_bit_depth(info)
@@ -242,14 +246,18 @@ def separate_file(
             )
             for stem, path in paths.items()
         }
-        run_separation(
-            open_stream,
-            separator if entry is None else entry.chunks(separator),
-            writers,
-            output_rate=rate,
-            output_channels=info.channels,
-            on_chunk=on_chunk,
-        )
+        try:
+            run_separation(
+                open_stream,
+                separator if entry is None else entry.chunks(separator),
+                writers,
+                output_rate=rate,
+                output_channels=info.channels,
+                on_chunk=on_chunk,
+            )
+        except (ModelError, PluginError) as exc:  # a model that rejects this input
+            exc.on_input(src)
+            raise
         commit_all(writers.values())
     if entry is not None:
         entry.store(paths)

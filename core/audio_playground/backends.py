@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audio_playground.errors import PluginError, UsageError
+from audio_playground.errors import APError, PluginError, UsageError
 from audio_playground.hookspecs import hookimpl
 from audio_playground.specs import BackendSpec, SeparatorSpec
 
@@ -136,19 +136,27 @@ def load_separator(
     device: str,
     warn: Callable[[str], None],
 ) -> tuple[SeparatorSpec, Any]:
-    """Load the first candidate that loads; warn for each that fails and fall back to the next."""
+    """Load the first candidate that loads; warn for each that failed before it (the fallback it took).
+
+    When none loads, the first candidate's error is raised, once (it is the backend asked for, or the best
+    there is), its hint naming the other backends that failed too.
+    """
     for message in choice.warnings:
         warn(message)
-    last: Exception | None = None
-    for i, spec in enumerate(choice.candidates):
+    failures: list[tuple[SeparatorSpec, Exception]] = []
+    for spec in choice.candidates:
         try:
-            return spec, spec.load(options, device)
+            separator = spec.load(options, device)
         except Exception as exc:  # a plugin's load failure must not hide the fallback
-            last = exc
-            if i + 1 < len(choice.candidates):
-                warn(
-                    f"{spec.name} on {spec.backend} could not load ({exc}); "
-                    f"falling back to {choice.candidates[i + 1].backend}"
-                )
-    assert last is not None
-    raise last
+            failures.append((spec, exc))
+            continue
+        for failed, exc in failures:
+            warn(f"{failed.name} on {failed.backend} could not load ({exc}); falling back to {spec.backend}")
+        return spec, separator
+    first = failures[0][1]
+    others = sorted({spec.backend for spec, exc in failures[1:] if str(exc) != str(first)})
+    if others and isinstance(first, APError):
+        also = f"the {' and '.join(others)} backend{'s' if len(others) > 1 else ''} failed too"
+        first.hint = f"{first.hint.rstrip('.')}; {also}" if first.hint else also
+        first.hint += f" (--backend {others[0]} says why)"
+    raise first

@@ -455,6 +455,8 @@ def separation(
         return None
     try:
         identity = loaded.identity()
+    except APError:  # a model that is not there (or a bad --model): loading reports it, once
+        return None
     except Exception as exc:  # loading will report a real problem; a failing identity only costs the cache
         cache.warn(f"{spec.name}: cannot name the model for the cache ({exc}); running uncached")
         return None

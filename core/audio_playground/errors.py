@@ -26,6 +26,15 @@ class APError(Exception):
         self.path = None if path is None else str(path)
         self.hint = hint
 
+    def on_input(self, src: str | Path) -> APError:
+        """This error, naming first the input it happened on (its own file, a model folder say, follows)."""
+        src = str(src)
+        if self.path != src:
+            if self.path is not None:
+                self.message = f"{self.path}: {self.message}"
+            self.path = src
+        return self
+
     def __str__(self) -> str:
         parts = [f"{self.path}: {self.message}" if self.path else self.message]
         if self.hint:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -19,7 +20,10 @@ from audio_playground.specs import ModelInfo
 
 __all__ = [
     "LOGIN_HINT",
+    "Download",
     "Located",
+    "Unreachable",
+    "ensure",
     "first_line",
     "hub_id_for",
     "list_models",
@@ -28,6 +32,7 @@ __all__ = [
     "read_config",
     "resolve",
     "snapshot",
+    "text_encoder_download",
 ]
 
 LOGIN_HINT = "log in with `hf auth login` (or `huggingface-cli login`) or set HF_TOKEN"
@@ -80,8 +85,21 @@ def snapshot(repo_id: str, patterns: Sequence[str], *, download: bool = True) ->
             hint=f"on a connected machine run `hf download {repo_id}` and copy its cache here, "
             "unset HF_HUB_OFFLINE to download, or pass --model DIR (a local model folder)",
         )
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
         return Path(snapshot_download(repo_id, allow_patterns=allow))
+    except LocalEntryNotFoundError as exc:  # nothing cached, and the hub did not answer (or answered an error)
+        if not _no_connection(exc):
+            raise ModelError(
+                f"cannot download {repo_id} ({first_line(exc.__cause__ or exc)})",
+                hint="check the name and the connection, or pass --model DIR (a local model folder)",
+            ) from exc
+        raise Unreachable(
+            f"{repo_id} is not on this machine and huggingface.co cannot be reached",
+            hint=f"check the connection; or on a connected machine run `{Download(repo_id, tuple(allow)).command}` "
+            f"and copy its cache ({_cache_dir()}) here, or pass --model DIR (a local model folder)",
+        ) from exc
     except GatedRepoError as exc:
         raise ModelError(
             f"{repo_id} is gated and this machine has no access to it",
@@ -98,6 +116,101 @@ def snapshot(repo_id: str, patterns: Sequence[str], *, download: bool = True) ->
             f"cannot download {repo_id} ({first_line(exc)})",
             hint="check the name and the connection, or pass --model DIR (a local model folder)",
         ) from exc
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """Whether `exc` came from a connection that could not be made or timed out (not an answer of the hub)."""
+    seen = exc.__cause__ or exc.__context__
+    while seen is not None:
+        name = type(seen).__name__
+        if "HTTPStatus" in name or name == "HfHubHTTPError":  # the hub answered, with an error
+            return False
+        if "Connect" in name or "Timeout" in name or isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class Unreachable(ModelError):
+    """A repo that is not cached and cannot be downloaded: the hub does not answer."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A hub repo a model needs: its id, the files of it that are used, and what it is to the model."""
+
+    repo_id: str
+    patterns: tuple[str, ...]
+    role: str = "the model"
+
+    @property
+    def command(self) -> str:
+        """The command that puts it in a Hugging Face cache."""
+        return f"hf download {self.repo_id} --include " + " ".join(f"'{p}'" for p in self.patterns)
+
+
+def _cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def ensure(downloads: Sequence[Download], *, download: bool = True) -> bool:
+    """Make every repo in `downloads` local; False when some are not and `download` is False.
+
+    Missing repos with no way to fetch them (downloads off, the hub unreachable) are one ModelError naming
+    every one and the commands that fetch them all; a refusal of one repo (gated, unknown) is its own error.
+    """
+    missing = [item for item in downloads if snapshot(item.repo_id, item.patterns, download=False) is None]
+    if not missing:
+        return True
+    if not download:
+        return False
+    if offline():
+        raise _not_here(missing, "downloads are off (HF_HUB_OFFLINE)", "unset HF_HUB_OFFLINE to download, ")
+    for item in missing:
+        try:
+            snapshot(item.repo_id, item.patterns)
+        except Unreachable:
+            raise _not_here(missing, "huggingface.co cannot be reached", "check the connection, ") from None
+    return True
+
+
+def _not_here(missing: Sequence[Download], why: str, option: str) -> ModelError:
+    names = " and ".join(f"{item.repo_id} ({item.role})" for item in missing)
+    commands = " && ".join(item.command for item in missing)
+    return ModelError(
+        f"not on this machine: {names}, and {why}",
+        hint=f"on a connected machine run `{commands}` and copy the Hugging Face cache ({_cache_dir()}) here; "
+        f"or {option}or pass --model DIR (a local model folder)",
+    )
+
+
+def text_encoder_download(
+    hub_id: str, patterns: Sequence[str], *, default: str | None, text_patterns: Sequence[str]
+) -> Download | None:
+    """The text encoder repo a hub model needs besides itself, judged without downloading anything.
+
+    A cached model names it in config.json (text_encoder.name; `default` when unset) unless it holds a
+    text_encoder/ folder; a model not yet cached is taken to use `default`. None: nothing to download (the
+    model's own check reports a text encoder that is missing otherwise).
+    """
+    name: Any = default
+    folder = snapshot(hub_id, patterns, download=False)
+    if folder is not None:
+        if (folder / "text_encoder").is_dir():
+            return None
+        try:
+            config = read_config(folder)
+        except ModelError:
+            return None
+        entry = config.get("text_encoder")
+        name = entry.get("name", default) if isinstance(entry, dict) else default
+    if not isinstance(name, str) or not name or name.startswith((".", "~", "/")) or name.count("/") > 1:
+        return None
+    if folder is not None and (folder / name).is_dir():
+        return None
+    return Download(name, tuple(text_patterns), "its text encoder")
 
 
 def hub_id_for(name: str, short_names: Mapping[str, str]) -> str | None:

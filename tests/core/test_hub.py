@@ -285,7 +285,7 @@ def test_any_other_failure_is_a_model_error(online_hub: type[Hub], monkeypatch: 
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # refused at once
-    with pytest.raises(ModelError, match="cannot download owner/model-huge"):
+    with pytest.raises(hub.Unreachable, match=r"owner/model-huge is not on this machine and huggingface\.co cannot"):
         resolve("huge")
 
 
@@ -299,3 +299,69 @@ def test_identity_names_local_weights_only() -> None:
     assert hub.identity("x/y", "m", lambda n: "folder", lambda loc: "abc") == "x/y:m:abc"
     assert hub.identity("x/y", "m", lambda n: None, lambda loc: "abc") is None
     assert hub.identity("x/y", "m", missing, lambda loc: "abc") is None
+
+
+# --------------------------------------------------------------------------- everything a model needs, at once
+
+SAM = hub.Download("owner/model-huge", ("*.json", "*.safetensors"))
+T5 = hub.Download("t5-base", ("*.json", "spiece.model"), "its text encoder")
+
+
+def test_ensure_names_every_missing_download_and_its_command_while_offline(hf_cache: Path) -> None:
+    assert hub.ensure([SAM, T5], download=False) is False
+    with pytest.raises(ModelError) as info:
+        hub.ensure([SAM, T5])
+    message = str(info.value)
+    assert message.startswith(
+        "not on this machine: owner/model-huge (the model) and t5-base (its text encoder), "
+        "and downloads are off (HF_HUB_OFFLINE)"
+    )
+    assert (
+        "`hf download owner/model-huge --include '*.json' '*.safetensors' && "
+        "hf download t5-base --include '*.json' 'spiece.model'`" in message
+    )
+    assert str(hf_cache) in message and "--model DIR" in message and "\n" not in message
+    cache_repo(hf_cache, "t5-base", {"config.json": "{}"})
+    with pytest.raises(ModelError, match=r"^not on this machine: owner/model-huge \(the model\), and"):
+        hub.ensure([SAM, T5])
+    cache_repo(hf_cache, "owner/model-huge", {"config.json": "{}"})
+    assert hub.ensure([SAM, T5]) is True
+
+
+def test_ensure_with_the_hub_unreachable_is_one_line_too(
+    online_hub: type[Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # refused at once
+    with pytest.raises(ModelError) as info:
+        hub.ensure([SAM, T5])
+    assert info.value.__cause__ is None and not isinstance(info.value, hub.Unreachable)
+    message = str(info.value)
+    assert message.startswith("not on this machine: owner/model-huge (the model) and t5-base (its text encoder)")
+    assert "huggingface.co cannot be reached" in message and "check the connection" in message
+    assert "Error" not in message  # no raw exception text
+
+
+def test_the_text_encoder_a_hub_model_needs(hf_cache: Path) -> None:
+    def needed(default: str | None = "t5-base") -> str | None:
+        found = hub.text_encoder_download("owner/model-huge", ["*.json"], default=default, text_patterns=["*.json"])
+        return None if found is None else found.repo_id
+
+    assert needed() == "t5-base"  # not cached yet: the default
+    assert needed(None) is None
+    folder = cache_repo(hf_cache, "owner/model-huge", {"config.json": json.dumps({"text_encoder": {"name": "o/t5"}})})
+    assert needed() == "o/t5"
+    (folder / "config.json").write_text(json.dumps({"text_encoder": {"dim": 8}}))
+    assert needed() == "t5-base" and needed(None) is None
+    for name in ("./local", "/abs/t5", "a/b/c"):
+        (folder / "config.json").write_text(json.dumps({"text_encoder": {"name": name}}))
+        assert needed() is None  # a folder: nothing to download, the model's check reports it
+    (folder / "config.json").write_text(json.dumps({"text_encoder": {"name": "t5-here"}}))
+    (folder / "t5-here").mkdir()
+    assert needed() is None
+    (folder / "config.json").write_text("[not a dict")
+    assert needed() is None
+    (folder / "config.json").write_text("{}")
+    (folder / "text_encoder").mkdir()
+    assert needed() is None

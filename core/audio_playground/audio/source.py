@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 DECODE_HINT = (
-    "not an audio or video file PyAV/libsndfile can read; check the file or convert it with `ffmpeg -i FILE out.wav`"
+    "not an audio or video file PyAV/libsndfile can read; check the file: it may be truncated (an unfinished "
+    "download or copy), DRM-protected, or not audio at all"
 )
 
 # libsndfile containers we decode with soundfile; anything else (mp3 included) goes through PyAV.
@@ -512,7 +513,7 @@ class AVStream(_Stream):
                     raise DecodeError(
                         f"the channel count changes mid-stream ({self.info.channels} -> {arr.shape[0]})",
                         path=path,
-                        hint="convert the file with ffmpeg to a fixed layout first",
+                        hint="save the file again with one channel layout throughout (any audio editor does)",
                     )
                 if limit is not None and pos + arr.shape[1] > limit:
                     if pos >= limit:

@@ -237,9 +237,9 @@ def load_sam(location: ModelLocation) -> Any:
 
 def load_model(name: str, *, streaming: bool = False) -> MlxSamModel:
     """Resolve --model `name` (short name, hub id or folder) and load it as an MlxSamModel."""
-    require_mlx()
-    location = resolve(name)
+    location = resolve(name)  # first: a model that is not there is told before mlx is imported
     assert location is not None  # resolve() downloads or raises when asked to
+    require_mlx()
     sam = load_sam(location)
     label = f"sam-audio/mlx:{location.hub_id or location.folder.name}"
     return MlxSamModel(sam, name=label, decode_frames=STREAMING_DECODE_FRAMES if streaming else None)
@@ -248,7 +248,9 @@ def load_model(name: str, *, streaming: bool = False) -> MlxSamModel:
 def load_separator(options: Mapping[str, Any], device: str) -> PromptedSeparator:
     """SeparatorSpec.load: validate the options, load the model, wrap it in the core's prompted driver."""
     settings = PromptedSettings.from_options(options)
+    name = str(options.get("model") or DEFAULTS["model"])
+    resolve(name)  # before importing mlx (seconds): a missing model fails at once; load_model finds it again
     require_mlx()
     use_device(device)
-    model = load_model(str(options.get("model") or DEFAULTS["model"]), streaming=bool(options.get("streaming")))
+    model = load_model(name, streaming=bool(options.get("streaming")))
     return PromptedSeparator(model, settings, name=model.name)

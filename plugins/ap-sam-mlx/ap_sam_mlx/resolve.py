@@ -25,6 +25,8 @@ TEXT_ENCODER_DIR = "text_encoder"
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 SAM_PATTERNS = ["*.json", "*.safetensors"]
 TEXT_PATTERNS = ["*.json", "*.safetensors", "spiece.model"]
+DEFAULT_TEXT_ENCODER = "t5-base"
+"""The text encoder when config.json names none (mlx-audio's default, and that of mlx-community's conversions)."""
 FOLDER_HINT = (
     "a model folder needs config.json, the weights (*.safetensors) and text_encoder/ with a T5 encoder's "
     "config.json, model.safetensors and tokenizer (tokenizer.json or spiece.model); "
@@ -42,11 +44,22 @@ class ModelLocation:
     hub_id: str | None = None
 
 
+def downloads(hub_id: str) -> list[hub.Download]:
+    """What a hub model needs from the hub: itself and, unless it holds one, its T5 text encoder."""
+    text = hub.text_encoder_download(hub_id, SAM_PATTERNS, default=DEFAULT_TEXT_ENCODER, text_patterns=TEXT_PATTERNS)
+    return [hub.Download(hub_id, tuple(SAM_PATTERNS)), *([text] if text is not None else [])]
+
+
 def resolve(name: str, *, download: bool = True) -> ModelLocation | None:
     """Locate --model `name` and check its files; None only when `download` is False and it is not local.
 
-    Raises ModelError naming what is missing, UsageError for a value that is no model at all.
+    A hub model and its text encoder are fetched (or found missing) together, so that an offline machine
+    hears of every download it lacks in one line. Raises ModelError naming what is missing, UsageError for a
+    value that is no model at all.
     """
+    hub_id = None if Path(name).expanduser().exists() else hub.hub_id_for(name, HUB_IDS)
+    if hub_id is not None and download:
+        hub.ensure(downloads(hub_id))
     return hub.resolve(name, HUB_IDS, SAM_PATTERNS, _check, folder_hint=FOLDER_HINT, download=download)
 
 
@@ -56,7 +69,7 @@ def _text_folder(folder: Path, config: Mapping[str, Any], *, download: bool) -> 
     if inside.is_dir():
         return inside
     text = config.get("text_encoder")
-    text_name = text.get("name") if isinstance(text, dict) else None
+    text_name = text.get("name", DEFAULT_TEXT_ENCODER) if isinstance(text, dict) else DEFAULT_TEXT_ENCODER
     if not isinstance(text_name, str) or not text_name:
         return None
     candidate = (folder / text_name).expanduser()

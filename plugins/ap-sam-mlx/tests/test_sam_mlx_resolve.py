@@ -52,8 +52,14 @@ def test_a_hub_model_not_cached_while_offline_says_what_to_do() -> None:
     with pytest.raises(ModelError) as info:
         r.resolve("base")
     message = str(info.value)
-    assert message.startswith("mlx-community/sam-audio-base is not in the Hugging Face cache")
-    assert "hf download mlx-community/sam-audio-base" in message and "--model DIR" in message
+    assert message.startswith(
+        "not on this machine: mlx-community/sam-audio-base (the model) and t5-base (its text encoder), "
+        "and downloads are off (HF_HUB_OFFLINE)"
+    )
+    assert (
+        "`hf download mlx-community/sam-audio-base --include '*.json' '*.safetensors' && hf download t5-base" in message
+    )
+    assert "--model DIR" in message and "\n" not in message
 
 
 def test_a_cached_hub_model_loads_offline(offline: Path, tiny_model: Path) -> None:
@@ -73,7 +79,7 @@ def test_the_text_encoder_may_come_from_the_hub_cache(offline: Path, tiny_model:
     shutil.rmtree(bare / "text_encoder")
     edit_config(bare, text_encoder__name="t5-base")
     cache_repo(offline, "owner/sam", bare)
-    with pytest.raises(ModelError, match="t5-base is not in the Hugging Face cache"):
+    with pytest.raises(ModelError, match=r"^not on this machine: t5-base \(its text encoder\), and downloads are off"):
         r.resolve("owner/sam")
     t5 = cache_repo(offline, "t5-base", tiny_model / "text_encoder")
     location = r.resolve("owner/sam")

@@ -46,8 +46,15 @@ def test_a_hub_model_not_cached_while_offline_says_what_to_do() -> None:
     with pytest.raises(ModelError) as info:
         r.resolve("large")
     message = str(info.value)
-    assert message.startswith("facebook/sam-audio-large is not in the Hugging Face cache")
-    assert "hf download facebook/sam-audio-large" in message and "--model DIR" in message
+    assert message.startswith(
+        f"not on this machine: facebook/sam-audio-large ({r.GATED}) and t5-base (its text encoder), "
+        "and downloads are off (HF_HUB_OFFLINE)"
+    )
+    assert (
+        "`hf download facebook/sam-audio-large --include 'config.json' 'checkpoint.pt' && hf download t5-base"
+        in message
+    )
+    assert "--model DIR" in message and "\n" not in message
 
 
 def test_a_cached_hub_model_with_a_cached_t5_loads_offline(offline: Path, tiny_model: Path, tmp_path: Path) -> None:
@@ -73,7 +80,7 @@ def test_a_cached_hub_model_whose_t5_is_not_cached(offline: Path, tiny_model: Pa
     shutil.rmtree(source / "text_encoder")
     set_text_name(source, "t5-base")
     cache_repo(offline, "facebook/sam-audio-base", source)
-    with pytest.raises(ModelError, match="t5-base is not in the Hugging Face cache"):
+    with pytest.raises(ModelError, match=r"^not on this machine: t5-base \(its text encoder\), and downloads are off"):
         r.resolve("base")
     base = next(m for m in r.list_models({}) if m.name == "base")
     assert not base.available and "lacks text_encoder/" in base.note
