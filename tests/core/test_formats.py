@@ -253,3 +253,14 @@ def test_merge_concat_target_suffix_chooses_the_format(ap, tmp_path: Path) -> No
     result = ap("merge", "concat", "--input-dir", segments, "--target", tmp_path / "merged.xyz")
     assert result.code == ExitStatus.USAGE
     assert "cannot write audio files named '.xyz'" in result.err
+
+
+def test_sink_edges(tmp_path: Path) -> None:
+    from audio_playground.audio.encode import AVSink
+
+    sink = AVSink(tmp_path / "e.mp3", "mp3", SR, 1, "16", None)
+    sink.write(np.zeros((0, 1), np.float32))  # nothing to encode
+    sink.write(np.zeros((2000, 1), np.float32))
+    sink.close()
+    sink.close()  # twice is fine
+    assert _read(tmp_path / "e.mp3").shape == (1, 2000)

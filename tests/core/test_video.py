@@ -175,3 +175,14 @@ def test_extract_video_on_every_input_of_a_batch(ap, tmp_path: Path, demo: Path)
     assert result.code == 0, result.err
     for track in ("one", "two"):
         assert _video_packets(out / track / "no-harmonic-hpss.mp4") == _video_packets(demo)
+
+
+def test_mux_errors_leave_nothing(tmp_path: Path) -> None:
+    src = write_video_only(tmp_path / "v.mp4")
+    stem = write_wav(tmp_path / "a.wav", tone(1, 800, 8000), 8000)
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(OutputError, match="cannot create a file beside the target"):
+        video.mux_video(src, [stem], tmp_path / "file" / "out.mp4")  # its folder is a file
+    with pytest.raises(InputError, match="no such file"):
+        video.mux_video(src, [stem, tmp_path / "missing.wav"], tmp_path / "out.mp4")
+    assert not [p for p in tmp_path.iterdir() if "out.mp4" in p.name]
