@@ -17,7 +17,7 @@ from typing import Any
 
 from audio_playground.errors import APError, ExitStatus, UsageError
 from audio_playground.executors.manifest import ManifestWriter, iter_records, now
-from audio_playground.executors.task import SeparateTask, SeparateWorker, input_stat, json_safe
+from audio_playground.executors.task import SeparateTask, input_stat, json_safe
 from audio_playground.specs import ExecutorSpec, SeparateResult, WorkItem
 
 DEFAULT_EXECUTOR = "local"
@@ -29,7 +29,8 @@ SHOWN_FAILURES = 10
 class BatchContext:
     """What an executor gets besides the items: the task, the worker count, where to connect, the driver's hooks."""
 
-    task: SeparateTask
+    task: Any
+    """The task every item goes through: a SeparateTask, or a WorkflowTask (`ap run`); task.worker(...) runs it."""
     workers: int | None = None
     """-j N; None lets the executor choose (local: 1; ray: the cluster's CPUs, or GPUs for a GPU device)."""
     address: str | None = None
@@ -38,9 +39,9 @@ class BatchContext:
     hooks_in_worker: bool = False
     """Set by an executor that runs items in the driver's process: the step hooks then fire as steps run."""
 
-    def local_worker(self) -> SeparateWorker:
+    def local_worker(self) -> Any:
         """A worker in the driver's process, reporting through the driver's plugin manager."""
-        return SeparateWorker(self.task, pm=self.pm, warn=self.warn)
+        return self.task.worker(pm=self.pm, warn=self.warn)
 
 
 @dataclass
@@ -96,7 +97,7 @@ def result_of(record: Mapping[str, Any]) -> SeparateResult:
     )
 
 
-def failed_record(task: SeparateTask, item: WorkItem, error: str, worker: str | None = None) -> dict[str, Any]:
+def failed_record(task: Any, item: WorkItem, error: str, worker: str | None = None) -> dict[str, Any]:
     """The record of an item that failed outside a worker's step (a dead worker, a clashing track name)."""
     return {
         "input": item.input,
@@ -168,7 +169,7 @@ def _still_valid(src: str, entry: Mapping[str, Any]) -> bool:
 
 
 def run_batch(
-    task: SeparateTask,
+    task: Any,
     items: Iterable[WorkItem],
     *,
     total: int | None = None,
@@ -243,13 +244,13 @@ def run_batch(
     return summary
 
 
-def _audio_seconds(item: WorkItem, task: SeparateTask) -> float:
+def _audio_seconds(item: WorkItem, task: Any) -> float:
     from audio_playground.executors.task import _audio_seconds as seconds
 
     return seconds(Path(item.input), task.start_time, task.end_time)
 
 
-def _report(pm: Any, task: SeparateTask, entry: Mapping[str, Any]) -> None:
+def _report(pm: Any, task: Any, entry: Mapping[str, Any]) -> None:
     """The step hooks of an item that ran in another process, called in the driver as its record arrives."""
     if entry["status"] == "failed":
         pm.hook.ap_step_failed(step=task.step, error=BatchFailed(str(entry.get("error"))))

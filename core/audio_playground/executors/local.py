@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from audio_playground.executors.batch import BatchContext
-    from audio_playground.executors.task import SeparateTask
 
 NAME = "local"
 ATTEMPTS = 2
@@ -33,14 +32,12 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _start(task: SeparateTask, threads: int) -> None:  # pragma: no cover - runs in the worker processes
+def _start(task: Any, threads: int) -> None:  # pragma: no cover - runs in the worker processes
     """Pool initializer: split the CPU threads (before torch or numpy's BLAS start any), build the worker."""
     global _worker
     for variable in THREAD_VARIABLES:
         os.environ.setdefault(variable, str(threads))
-    from audio_playground.executors.task import SeparateWorker
-
-    _worker = SeparateWorker(task)
+    _worker = task.worker()
 
 
 def _run(item: WorkItem) -> dict[str, Any] | None:  # pragma: no cover - runs in the worker processes

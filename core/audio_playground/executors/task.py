@@ -100,6 +100,10 @@ class SeparateTask:
         model = self.options.get("model")
         return None if model is None else str(model)
 
+    def worker(self, *, label: str | None = None, pm: Any = None, warn: Any = None) -> SeparateWorker:
+        """The worker that runs this task's items (built once per worker process or actor)."""
+        return SeparateWorker(self, label=label, pm=pm, warn=warn)
+
 
 def local_label() -> str:
     return f"local:{os.getpid()}"

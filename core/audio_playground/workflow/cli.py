@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from audio_playground.cli.app import CONTEXT_SETTINGS, get_app
+from audio_playground.errors import UsageError
 from audio_playground.hookspecs import hookimpl
 
 
@@ -49,14 +50,28 @@ def _parse_vars(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="After the run, write the stem review page of every separation step: --report alone writes "
     "report.html in the folder that holds their outputs, --report FILE.html writes FILE.html.",
 )
+@click.option(
+    "--output-dir",
+    "manifest_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --executor, --address or -j N: the folder of run-manifest.jsonl (default: the working folder).",
+)
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
 def run_command(
-    config: Path, variables: dict[str, str], dry_run: bool, report: str | None, inputs: tuple[Path, ...]
+    config: Path,
+    variables: dict[str, str],
+    dry_run: bool,
+    report: str | None,
+    inputs: tuple[Path, ...],
+    **batch: Any,
 ) -> Any:
     """Run the workflow in FILE once per INPUT (files, or folders of audio and video files).
 
     Steps run in order, in this process, through the same commands as the command line; each input goes
     through every step, and a failing step stops only that input. Everything in FILE is checked first.
+    With --executor ray, --address or -j N the inputs run on that executor's workers (each runs every step
+    for its input) and OUTPUT_DIR/run-manifest.jsonl records each input.
     """
     from audio_playground.cli.report import check_report_value, workflow_page
     from audio_playground.workflow.runner import StepEvent, WorkflowFailed, WorkflowRunner
@@ -77,6 +92,19 @@ def run_command(
                 click.echo(f"{step.name}: {step.command_line()}")
             plans.append(plan)
         return plans
+
+    from audio_playground.executors.cli import workers_wanted
+
+    workers = workers_wanted(batch.get("jobs"), app.config)
+    executor = batch.get("executor") or app.config.executor
+    if executor != "local" or batch.get("address") is not None or (workers or 1) > 1:
+        from audio_playground.executors.workflow import run_workflow_batch
+
+        if report is not None:
+            raise UsageError("--report needs the steps' results in this process", hint="drop --executor/-j")
+        return run_workflow_batch(
+            app, ctx, config, variables, sources, executor, batch.get("address"), workers, batch.get("manifest_dir")
+        )
 
     def on_event(event: StepEvent) -> None:
         fields = {"step": event.step, "command": event.command, "of": f"{event.index + 1}/{event.total}"}
@@ -102,6 +130,15 @@ def run_command(
         names = ", ".join(str(run.source) for run in runs if run.error is not None)
         raise WorkflowFailed(f"{len(errors)} of {len(sources)} inputs failed: {names}", path=config)
     return runs
+
+
+def _add_executor_options(command: click.Command) -> None:
+    from audio_playground.executors.cli import executor_params
+
+    command.params.extend(executor_params())
+
+
+_add_executor_options(run_command)
 
 
 @hookimpl

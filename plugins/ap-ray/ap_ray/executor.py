@@ -26,7 +26,6 @@ from audio_playground.errors import UsageError
 
 if TYPE_CHECKING:
     from audio_playground.executors.batch import BatchContext
-    from audio_playground.executors.task import SeparateTask
     from audio_playground.specs import WorkItem
 
 LOOPBACK = "127.0.0.1"
@@ -43,15 +42,13 @@ FORWARDED_PREFIX = "AUDIO_PLAYGROUND_"
 
 
 class RayWorker:
-    """A Ray actor holding one SeparateWorker for the whole batch."""
+    """A Ray actor holding one worker of the batch's task (a SeparateWorker, ...) for the whole batch."""
 
-    def __init__(self, task: SeparateTask) -> None:
+    def __init__(self, task: Any) -> None:
         import ray
 
-        from audio_playground.executors.task import SeparateWorker
-
         node = ray.get_runtime_context().get_node_id()
-        self.worker = SeparateWorker(task, label=f"ray:{node}:{os.getpid()}")
+        self.worker = task.worker(label=f"ray:{node}:{os.getpid()}")
 
     def run(self, item: WorkItem) -> dict[str, Any]:
         return self.worker(item)
@@ -108,7 +105,7 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def plan(task: SeparateTask, workers: int | None, resources: dict[str, float]) -> tuple[int, float, float]:
+def plan(task: Any, workers: int | None, resources: dict[str, float]) -> tuple[int, float, float]:
     """(workers, num_cpus, num_gpus) per actor: one worker per CPU (or GPU on a GPU device) unless -j says.
 
     More workers than the cluster has slots ask for fractions of a slot, so that every actor starts: a pool of
@@ -141,7 +138,7 @@ def run(ctx: BatchContext, items: Iterator[WorkItem]) -> Iterator[dict[str, Any]
     actors: list[Any] = []
     try:
         count, num_cpus, num_gpus = plan(ctx.task, ctx.workers, ray.cluster_resources())
-        actor_class = ray.remote(RayWorker).options(  # ty: ignore[unresolved-attribute]
+        actor_class = ray.remote(RayWorker).options(
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             max_restarts=-1,

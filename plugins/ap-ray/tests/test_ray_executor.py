@@ -13,10 +13,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from ap_ray.executor import check_reachable, plan
 from ray_helpers import write_wav
 
 import audio_playground
+from ap_ray.executor import check_reachable, plan
 from audio_playground.cli import run as ap
 from audio_playground.errors import ExitStatus, UsageError
 from audio_playground.executors import MANIFEST_NAME, read_manifest
@@ -207,3 +207,55 @@ def _listening_addresses(pids: set[int]) -> list[str]:
         if owners & pids:
             addresses.append(line.split()[3])
     return addresses
+
+
+DRIVER = """
+import resource, sys, time
+import audio_playground
+started = time.perf_counter()
+summary = audio_playground.batch(manifest=sys.argv[1], output_dir=sys.argv[2], executor="ray", address=sys.argv[3])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(summary.done, summary.cached, summary.failed, round(time.perf_counter() - started, 1), round(peak, 1))
+"""
+RSS_BOUND_MB = 300
+
+
+def test_a_10000_line_manifest_streams_through_a_bounded_driver(head, tmp_path: Path, monkeypatch) -> None:
+    """10,000 tiny files (hard links of one 10 ms file: the cache serves all but the first few by content)."""
+    monkeypatch.setenv("AUDIO_PLAYGROUND_LOAD_PLUGINS", "ray,cache-fs")
+    base = write_wav(tmp_path / "base.wav", 0.01, seed=3, rate=8000)
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    listing = tmp_path / "library.txt"
+    with listing.open("w") as handle:
+        for i in range(10_000):
+            os.link(base, folder / f"t{i:05d}.wav")
+            handle.write(f"lib/t{i:05d}.wav\n")
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(listing), str(tmp_path / "out"), head.address],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    ).stdout.split()
+    done, cached, failed, _seconds, peak = int(out[0]), int(out[1]), int(out[2]), float(out[3]), float(out[4])
+    assert (done + cached, failed) == (10_000, 0) and cached >= 9_990
+    assert peak <= RSS_BOUND_MB, f"driver peak RSS {peak} MB"
+    assert len(read_manifest(tmp_path / "out")) == 10_000
+
+
+def test_ap_run_on_the_cluster(head, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "in"
+    for i in range(3):
+        write_wav(folder / f"w{i}.wav", 0.25, seed=300 + i)
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        'version: "1.0"\nsteps:\n  - name: sep\n    command: extract hpss\n    args:\n'
+        f"      inputs: ${{input}}\n      output-dir: {tmp_path}/out/${{input.stem}}\n      no-cache: true\n"
+    )
+    args = ["run", "--config", str(flow), str(folder), "--executor", "ray", "--address", head.address]
+    code = ap([*args, "--output-dir", str(tmp_path / "m")])
+    assert code == 0, capsys.readouterr().err
+    records = read_manifest(tmp_path / "m")
+    assert len(records) == 3 and all(r["status"] == "done" and r["worker"].startswith("ray:") for r in records.values())
+    assert (tmp_path / "out" / "w2" / "percussive-hpss.wav").is_file()
