@@ -307,8 +307,8 @@ def separate(
 ) -> SeparateResult:
     """Separate one file with separator `name`: the written stem paths come back in the result.
 
-    `output` takes separate_file's keywords: filename, suffix, output_format, bit_depth, sample_rate, clip,
-    start_time, end_time. With cache=True the installed cache plugin (if any, and unless the config says
+    `output` takes separate_file's keywords: filename, suffix, output_format, bit_depth, bitrate, sample_rate,
+    clip, start_time, end_time, video. With cache=True the installed cache plugin (if any, and unless the config says
     cache = false) serves and keeps results; warnings go to `warn` (default: Python warnings).
     """
     from audio_playground.plugins import get_plugin_manager
