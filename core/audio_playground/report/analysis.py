@@ -92,15 +92,14 @@ def analyse(path: Path) -> StemAnalysis:
             n = mono.shape[0]
             if n == 0:  # pragma: no cover - streams yield no empty blocks
                 continue
-            magnitude = np.abs(mono)
-            peak = max(peak, float(magnitude.max()))
             energy += float(np.dot(mono, mono))
             # peaks: the buckets this block overlaps (frames past an estimated length go to the last one)
             first = int(np.searchsorted(edges, position, side="right")) - 1
             first = min(max(first, 0), PEAK_BUCKETS - 1)
             local = np.clip(edges[first + 1 : PEAK_BUCKETS] - position, 0, n)
             cuts = np.unique(np.concatenate([[0], local[local < n]]))
-            maxima = np.maximum.reduceat(magnitude, cuts)
+            maxima = np.maximum(np.maximum.reduceat(mono, cuts), -np.minimum.reduceat(mono, cuts))
+            peak = max(peak, float(maxima.max()))
             index = np.minimum(first + np.searchsorted(local, cuts, side="right"), PEAK_BUCKETS - 1)
             np.maximum.at(peaks, index, maxima)
             # spectrogram frames lying wholly in the tail + this block

@@ -334,7 +334,14 @@
   };
 
   Player.prototype.checksTable = function (checks) {
-    var wrap = el("div", "checks");
+    var failed = checks.filter(function (c) {
+      return !c.ok;
+    }).length;
+    var wrap = el("details", "checks");
+    wrap.open = failed > 0;
+    wrap.appendChild(
+      el("summary", null, "Reference-free checks: " + (checks.length - failed) + " passed, " + failed + " failed")
+    );
     var table = el("table");
     table.appendChild(el("caption", null, "Reference-free checks"));
     var head = el("tr");
