@@ -114,6 +114,7 @@ def make_demo(
     import av
     import numpy as np
 
+    from audio_playground.audio.tempfiles import remove_stale
     from audio_playground.audio.writer import _create_temp
     from audio_playground.errors import OutputError
 
@@ -122,6 +123,7 @@ def make_demo(
     mix = make_demo_mix(seconds, sample_rate, seed)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target)  # what a killed run of this command left
         tmp = _create_temp(target)
     except OSError as exc:
         raise OutputError(
