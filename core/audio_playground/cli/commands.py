@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from audio_playground.cli.app import CONTEXT_SETTINGS, get_app
+from audio_playground.cli.eval import eval_cmd
 from audio_playground.cli.extract import ExtractGroup
 from audio_playground.cli.options import FORMAT_CHOICES, bitrate_option, no_cache_option, time_options
 from audio_playground.hookspecs import hookimpl
@@ -349,6 +350,6 @@ def models_list(repo: Path | None, as_json: bool) -> None:
 
 @hookimpl
 def ap_register_commands(cli: click.Group) -> None:
-    for command in (convert, segment, merge, config_group, plugins_group, models_group):
+    for command in (convert, segment, merge, config_group, plugins_group, models_group, eval_cmd):
         cli.add_command(command)
     cli.add_command(ExtractGroup(name="extract", pm=getattr(cli, "pm", None), context_settings=CONTEXT_SETTINGS))
