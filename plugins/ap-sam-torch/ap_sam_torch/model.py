@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -419,7 +420,8 @@ def load_weights(sam: Any, location: ModelLocation) -> None:
                 hint="config.json and checkpoint.pt do not belong together: fetch or write the folder again",
             )
     # upstream's load_state_dict(strict=False) loads nothing: call torch's own, with every key checked above
-    torch.nn.Module.load_state_dict(sam, {k: v for k, v in state.items() if k in params}, strict=False)
+    kept = {k: v for k, v in state.items() if k in params and not k.startswith(NOT_LOADED)}
+    torch.nn.Module.load_state_dict(sam, kept, strict=False)
 
 
 @contextmanager
@@ -436,13 +438,55 @@ def quiet_transformers() -> Generator[None]:
             transformers_logging.enable_progress_bar()
 
 
+def _load_judge(config: Any) -> Any:
+    """Upstream's JudgeRanker over the judge model loaded as SAMAudio is here, from config.json and checkpoint.pt:
+    the ranker's own from_pretrained fails with huggingface_hub >= 1.0, as SAMAudio's does."""
+    import torch
+    from sam_audio.model.judge import SAMAudioJudgeModel  # ty: ignore
+    from sam_audio.processor import SAMAudioJudgeProcessor  # ty: ignore
+    from sam_audio.ranking.judge import JudgeRanker  # ty: ignore
+    from sam_audio.ranking.ranker import Ranker  # ty: ignore
+
+    name = str(config.checkpoint_or_model_id)
+    folder = Path(name)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id=name, revision=SAMAudioJudgeModel.revision))
+    model = SAMAudioJudgeModel(SAMAudioJudgeModel.config_cls(**read_config(folder)))
+    model.load_state_dict(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True))
+    ranker = JudgeRanker.__new__(JudgeRanker)  # its __init__ is what calls the failing from_pretrained
+    Ranker.__init__(ranker)
+    ranker.config = config
+    ranker.model = model.eval()
+    ranker.processor = SAMAudioJudgeProcessor.from_pretrained(str(folder))
+    return ranker
+
+
+def build_ranker(config: Any) -> Any:
+    """A ranker from its config as upstream's create_ranker builds it, but judges loaded by `_load_judge`."""
+    from sam_audio.model.config import EnsembleRankerConfig, JudgeRankerConfig  # ty: ignore
+    from sam_audio.ranking import create_ranker  # ty: ignore
+    from sam_audio.ranking.ranker import EnsembleRanker  # ty: ignore
+
+    if isinstance(config, JudgeRankerConfig):
+        return _load_judge(config)
+    if isinstance(config, EnsembleRankerConfig):
+        configs, weights = zip(*config.rankers.values(), strict=True)
+        return EnsembleRanker(rankers=[build_ranker(c) for c in configs], weights=list(weights))
+    return create_ranker(config)
+
+
 def load_sam(location: ModelLocation, config: Any) -> Any:
     """Build upstream's SAMAudio from `config` on the CPU, drop the video encoder, load checkpoint.pt."""
     from sam_audio.model.model import SAMAudio  # ty: ignore
 
+    ranker, config.text_ranker = config.text_ranker, None  # built apart: upstream's judge cannot load itself
     try:
         with quiet_transformers():
             sam = SAMAudio(config)
+            if ranker is not None:
+                sam.text_ranker = build_ranker(ranker)
     except Exception as exc:  # T5, rankers or span predictor that cannot load: one line, not a traceback
         raise ModelError(
             f"cannot build SAM-Audio ({first_line(exc)})",

@@ -18,10 +18,12 @@ from audio_playground.prompted import OTHER_STEM, GenerateOptions, PromptedModel
 
 RATE = 48_000
 HOP = 1920
-RANKED = {
-    "kind": "ensemble",
-    "rankers": {"clap": [{"kind": "clap"}, 0.5], "judge": [{"kind": "judge"}, 0.5]},
-}
+
+
+def ranked(judge: Path) -> dict[str, Any]:
+    """An ensemble of CLAP and the judge (a local folder) as text ranker, as the hub configs name them."""
+    judged = {"kind": "judge", "checkpoint_or_model_id": str(judge)}
+    return {"kind": "ensemble", "rankers": {"clap": [{"kind": "clap"}, 0.5], "judge": [judged, 0.5]}}
 
 
 def mix(seconds: float, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -32,13 +34,19 @@ def mix(seconds: float, channels: int = 1, seed: int = 0) -> np.ndarray:
 
 
 def reference(folder: Path) -> Any:
-    """Upstream's SAMAudio built as its from_pretrained does (config.json as it is, every module), for `separate`."""
+    """Upstream's SAMAudio built as its from_pretrained does (config.json as it is, every module), for `separate`;
+    only a judge ranker is built by the adapter (upstream's cannot load with huggingface_hub >= 1.0)."""
     from sam_audio import SAMAudio  # ty: ignore  (the stand-in, on sys.path from conftest)
     from sam_audio.model.config import SAMAudioConfig  # ty: ignore
 
+    from ap_sam_torch.model import build_ranker
+
     raw = json.loads((folder / "config.json").read_text())
     raw["text_encoder"]["name"] = str(folder / "text_encoder")
+    text_ranker = raw.pop("text_ranker", None)
     sam = SAMAudio(SAMAudioConfig(**raw))
+    if text_ranker is not None:
+        sam.text_ranker = build_ranker(SAMAudioConfig(text_ranker=text_ranker, span_predictor=None).text_ranker)
     sam.load_state_dict(torch.load(folder / "checkpoint.pt", weights_only=True))  # upstream's strict load
     return sam.eval()
 
@@ -57,11 +65,28 @@ def separator(model: Any, prompts: tuple[str, ...], **kwargs: Any) -> PromptedSe
 
 
 @pytest.fixture(scope="module")
-def ranked_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def judge_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SAM-Audio Judge folder (config.json, checkpoint.pt, a tokenizer), in the hub's layout."""
+    from sam_audio.model.config import SAMAudioJudgeConfig  # ty: ignore
+    from sam_audio.model.judge import SAMAudioJudgeModel  # ty: ignore
+
+    folder = tmp_path_factory.mktemp("judge")
+    raw = {"audio_codec": json.loads((tiny_model / "config.json").read_text())["audio_codec"], "bottleneck_dim": 8}
+    torch.manual_seed(0)
+    torch.save(SAMAudioJudgeModel(SAMAudioJudgeConfig(**raw)).state_dict(), folder / "checkpoint.pt")
+    (folder / "config.json").write_text(json.dumps(raw))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tiny_model / "text_encoder" / name).exists():
+            shutil.copy(tiny_model / "text_encoder" / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ranked_model(tiny_model: Path, judge_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with rankers and (by leaving the key out) upstream's default span predictor in config.json."""
     folder = Path(shutil.copytree(tiny_model, tmp_path_factory.mktemp("ranked") / "model"))
     config = json.loads((folder / "config.json").read_text())
-    config["text_ranker"] = RANKED
+    config["text_ranker"] = ranked(judge_model)
     del config["span_predictor"]
     (folder / "config.json").write_text(json.dumps(config))
     return folder
@@ -199,6 +224,25 @@ def test_a_step_count_with_an_extra_grid_step_matches_upstream(tiny_model: Path,
     noise = seeded_noise([2], 1, int(mixture.features.shape[1]), 16)
     result = sam.separate(batch, noise=noise, ode_opt=options.ode_opt)
     np.testing.assert_allclose(wav, result.target[0].numpy(), atol=2e-5)
+
+
+def test_upstreams_judge_cannot_load_itself_the_adapters_does(judge_model: Path) -> None:
+    """Upstream's JudgeRanker calls from_pretrained, which huggingface_hub >= 1.0 breaks; the adapter loads it."""
+    from sam_audio.model.config import JudgeRankerConfig  # ty: ignore
+    from sam_audio.ranking.judge import JudgeRanker  # ty: ignore
+
+    from ap_sam_torch.model import build_ranker
+
+    config = JudgeRankerConfig(str(judge_model))
+    with pytest.raises(TypeError, match="proxies|resume_download"):
+        JudgeRanker(config)
+    judge = build_ranker(config)
+    assert isinstance(judge, JudgeRanker) and not judge.model.training
+    state = torch.load(judge_model / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(v, state[k]) for k, v in judge.model.state_dict().items())
+    wavs = [torch.randn(2, 5000, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    scores = judge(input_audio=wavs, extracted_audio=wavs[::-1], descriptions=["rain", "bell"], sample_rate=RATE)
+    assert tuple(scores.shape) == (2, 2)
 
 
 def test_the_same_seed_gives_the_same_stems(tiny: TorchSamModel) -> None:

@@ -93,10 +93,10 @@ def test_bad_prompts_fail_before_the_model_loads() -> None:
         spec().load({"model": "/nowhere/at/all", "prompts": ("bass,,drums",)}, "cpu")
 
 
-def test_missing_sam_audio_through_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "sam_audio.model.model", None)
+def test_missing_sam_audio_through_the_spec(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sam_audio.model.model", None)  # the model is resolved first: one on disk
     with pytest.raises(PluginError, match=r"pip install 'ap-sam-torch\[upstream\]'"):
-        spec().load({"model": "base", "prompts": ("bass",)}, "cpu")
+        spec().load({"model": str(tiny_model), "prompts": ("bass",)}, "cpu")
 
 
 def test_cli_extracts_every_prompt_and_the_chain_residual(tiny_model: Path, tmp_path: Path) -> None:
@@ -160,11 +160,12 @@ def test_cli_says_reranking_needs_a_ranker(
 
 
 def test_cli_says_what_to_install_without_sam_audio(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "sam_audio", None)
     source = write_mix(tmp_path / "mix.wav", frames=1600)
-    code = run(["extract", "sam-audio", str(source), "-o", str(tmp_path / "o"), "--prompts", "bass"])
+    args = ["extract", "sam-audio", str(source), "-o", str(tmp_path / "o"), "--prompts", "bass"]
+    code = run([*args, "--model", str(tiny_model)])
     err = capsys.readouterr().err
     assert code == 1
     assert "sam_audio" in err and "pip install 'ap-sam-torch[upstream]'" in err

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from sam_audio.model.config import SAMAudioConfig
+from sam_audio.model.config import SAMAudioConfig, SAMAudioJudgeConfig
 
 Anchor = tuple[str, float, float]
 ANCHOR_IDS = {"<null>": 0, "+": 1, "-": 2, "<pad>": 3}
@@ -130,4 +130,56 @@ class SAMAudioProcessor:
         )
 
 
-__all__ = ["Batch", "SAMAudioProcessor"]
+class _Processed(dict):
+    def to(self, device: torch.device | str) -> _Processed:
+        return _Processed({k: v.to(device) for k, v in self.items()})
+
+
+class SAMAudioJudgeProcessor:
+    """texts, mixtures and separations -> the judge's inputs: tokens, and both audios reflect-padded to hops."""
+
+    def __init__(self, audio_hop_length: int, audio_sampling_rate: int, tokenizer: Any) -> None:
+        self.audio_hop_length = audio_hop_length
+        self.audio_sampling_rate = audio_sampling_rate
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str) -> SAMAudioJudgeProcessor:
+        from transformers import AutoTokenizer
+
+        if not os.path.isdir(model_name_or_path):
+            raise OSError("the stand-in reads local model folders only")
+        with open(os.path.join(model_name_or_path, "config.json"), encoding="utf-8") as handle:
+            config = SAMAudioJudgeConfig(**json.load(handle))
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+        return cls(config.audio_codec.hop_length, config.audio_codec.sample_rate, tokenizer)
+
+    def _audio(self, wavs: list[torch.Tensor]) -> torch.Tensor:
+        padded = []
+        for wav in wavs:
+            extra = -wav.size(-1) % self.audio_hop_length
+            padded.append(torch.nn.functional.pad(wav, (0, extra), mode="reflect") if extra else wav)
+        longest = max(w.size(-1) for w in padded)
+        return torch.stack([torch.nn.functional.pad(w, (0, longest - w.size(-1))) for w in padded])
+
+    def __call__(
+        self,
+        text: list[str],
+        input_audio: list[torch.Tensor],
+        separated_audio: list[torch.Tensor],
+        return_tensors: str = "pt",
+        padding: bool = True,
+        sampling_rate: int | None = None,
+    ) -> _Processed:
+        if sampling_rate is not None and sampling_rate != self.audio_sampling_rate:
+            raise ValueError(f"the judge takes {self.audio_sampling_rate} Hz audio, not {sampling_rate} Hz")
+        tokens = self.tokenizer(text, return_tensors=return_tensors, padding=padding)
+        return _Processed(
+            input_ids=tokens["input_ids"],
+            attention_mask=tokens["attention_mask"],
+            input_values=self._audio(input_audio),
+            separated_values=self._audio(separated_audio),
+        )
+
+
+__all__ = ["Batch", "SAMAudioJudgeProcessor", "SAMAudioProcessor"]

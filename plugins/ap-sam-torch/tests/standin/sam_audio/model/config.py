@@ -218,3 +218,19 @@ class SAMAudioConfig:
         self.visual_ranker = None if visual_ranker is None else parse_ranker_config(visual_ranker)
         self.text_ranker = None if text_ranker is None else parse_ranker_config(text_ranker)
         self.span_predictor = span_predictor
+
+
+class SAMAudioJudgeConfig:
+    """The judge: its codec (for the hop), and the stand-in's own sizes (upstream: PE-AV and ModernBERT configs)."""
+
+    def __init__(
+        self,
+        audio_codec: dict[str, Any] | None = None,
+        bottleneck_dim: int = 16,
+        vocab_size: int = 256,
+        **upstream: Any,
+    ) -> None:
+        self.audio_codec = DACVAEConfig(**(audio_codec or {}))
+        self.bottleneck_dim = bottleneck_dim
+        self.vocab_size = vocab_size
+        self.upstream = upstream

@@ -9,7 +9,8 @@ from sam_audio.model.config import (
     JudgeRankerConfig,
     RankerConfig,
 )
-from sam_audio.ranking.clap import ClapRanker, ImageBindRanker, JudgeRanker
+from sam_audio.ranking.clap import ClapRanker, ImageBindRanker
+from sam_audio.ranking.judge import JudgeRanker
 from sam_audio.ranking.ranker import EnsembleRanker, Ranker
 
 

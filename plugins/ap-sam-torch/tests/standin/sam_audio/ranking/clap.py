@@ -1,6 +1,6 @@
-"""Stand-in for sam_audio.ranking.clap and .judge: text-audio rankers with tiny fixed random weights.
+"""Stand-in for sam_audio.ranking.clap and .imagebind: text-audio rankers with tiny fixed random weights.
 
-Upstream fetches CLAP or the SAM-Audio Judge from the hub when the ranker is built; the stand-in seeds its own
+Upstream fetches CLAP or ImageBind from the hub when the ranker is built; the stand-in seeds its own
 weights, so building it is cheap and every run scores the same way.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from sam_audio.model.config import ClapRankerConfig, ImageBindRankerConfig, JudgeRankerConfig
+from sam_audio.model.config import ClapRankerConfig, ImageBindRankerConfig
 from sam_audio.ranking.ranker import Ranker
 
 FRAME = 480
@@ -48,30 +48,6 @@ class ClapRanker(_TinyRanker):
         scores = []
         for candidates, text in zip(extracted_audio, descriptions, strict=True):
             embedding = self._audio_embedding(candidates)
-            scores.append(embedding @ _text_embedding(text, 16).to(embedding.device))
-        return torch.stack(scores)
-
-
-class JudgeRanker(_TinyRanker):
-    """Scores each candidate against the input mixture and the description."""
-
-    def __init__(self, config: JudgeRankerConfig) -> None:
-        super().__init__(seed=2)
-        self.config = config
-
-    @torch.inference_mode()
-    def forward(
-        self,
-        input_audio: list[torch.Tensor],
-        extracted_audio: list[torch.Tensor],
-        descriptions: list[str],
-        sample_rate: int = 48_000,
-        **kwargs: Any,
-    ) -> torch.Tensor:
-        scores = []
-        for mixture, candidates, text in zip(input_audio, extracted_audio, descriptions, strict=True):
-            length = min(mixture.size(-1), candidates.size(-1))  # upstream pads; the stand-in compares the overlap
-            embedding = self._audio_embedding(candidates[:, :length]) - self._audio_embedding(mixture[:, :length])
             scores.append(embedding @ _text_embedding(text, 16).to(embedding.device))
         return torch.stack(scores)
 
