@@ -17,10 +17,10 @@ from audio_playground.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "batch", "get_plugin_manager", "hookimpl", "separate"]
+__all__ = ["__version__", "batch", "evaluate", "get_plugin_manager", "hookimpl", "separate"]
 
 if TYPE_CHECKING:
-    from audio_playground.api import batch, separate
+    from audio_playground.api import batch, evaluate, separate
     from audio_playground.plugins import get_plugin_manager
 
 
@@ -38,4 +38,8 @@ def __getattr__(name: str) -> Any:
         from audio_playground.api import batch
 
         return batch
+    if name == "evaluate":
+        from audio_playground.api import evaluate
+
+        return evaluate
     raise AttributeError(f"module 'audio_playground' has no attribute {name!r}")

@@ -409,3 +409,24 @@ def batch(
         skip_finished=use_cache and open_cache(pm, config, warn) is None,
         keep_results=manifest is None,
     )
+
+
+def evaluate(
+    estimates: str | Path | Sequence[Any],
+    references: str | Path | Sequence[Any] | None = None,
+    *,
+    mix: str | Path | None = None,
+    resample: bool = False,
+    window: float = 1.0,
+    hop: float = 1.0,
+    checks: bool = True,
+) -> Any:
+    """Score a folder of stems against references, as `ap eval` does; returns an EvalReport.
+
+    BSSEval v4 SDR/SIR/ISR/SAR (museval's numbers, median over 1 s windows), the MDX global SDR and SI-SDR per
+    track and stem, their medians over tracks, and the reference-free checks (`references=None`: checks only).
+    `report.to_dict()` is JSON-safe (undefined metrics are None).
+    """
+    from audio_playground.evaluation.report import evaluate as run
+
+    return run(estimates, references, mix=mix, resample=resample, window=window, hop=hop, checks=checks)
