@@ -234,7 +234,7 @@ def test_upstreams_judge_cannot_load_itself_the_adapters_does(judge_model: Path)
     from ap_sam_torch.model import build_ranker
 
     config = JudgeRankerConfig(str(judge_model))
-    with pytest.raises(TypeError, match="proxies|resume_download"):
+    with pytest.raises(TypeError, match=r"proxies|resume_download"):
         JudgeRanker(config)
     judge = build_ranker(config)
     assert isinstance(judge, JudgeRanker) and not judge.model.training
