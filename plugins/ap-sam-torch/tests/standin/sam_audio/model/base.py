@@ -20,7 +20,7 @@ class BaseModel(torch.nn.Module, ModelHubMixin):
     revision: str | None = None
 
     @classmethod
-    def _from_pretrained(  # ty: ignore[invalid-method-override]
+    def _from_pretrained(  # ty: ignore[incompatible-method-override]
         cls,
         *,
         model_id: str,
