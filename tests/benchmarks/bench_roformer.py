@@ -8,7 +8,8 @@ on the 20 s demo clip, CPU. memory: the same chunking (8 s chunks, num_overlap 2
 depth 1): a full-size chunk takes minutes on 2 shared cores, so 20 minutes of input with it is out of reach here;
 what grows with the input is the engine's buffering, which does not depend on the network's size. Target: the
 20-minute input's peak RSS within 10 % of the 2-minute one's. Each run is a fresh Python process reporting its own
-VmHWM. Models come from `ap_roformer.testing`.
+VmHWM and CPU time (all threads; less sensitive than wall time to the other jobs on a shared machine). Models
+come from `ap_roformer.testing`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def hwm():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 started = time.perf_counter()
-atexit.register(lambda: print(json.dumps({"wall": time.perf_counter() - started, "rss_mb": hwm()}),
-                              file=sys.stderr))
+atexit.register(lambda: print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time(),
+                                           "rss_mb": hwm()}), file=sys.stderr))
 from audio_playground.cli import main
 main(sys.argv[1:])
 """
@@ -76,7 +77,7 @@ def speed(repeat: int) -> None:
     print(f"full-size BS-RoFormer: {params:,} parameters, torch {torch.__version__}, {torch.get_num_threads()} threads")
     for _ in range(repeat):
         result = extract(src, checkpoint, config)
-        print(f"20 s clip: wall {result['wall']:.1f} s, peak RSS {result['rss_mb']:.0f} MB")
+        print(f"20 s clip: wall {result['wall']:.1f} s, CPU {result['cpu']:.1f} s, peak RSS {result['rss_mb']:.0f} MB")
 
 
 def memory(minutes: list[float]) -> None:
@@ -84,7 +85,10 @@ def memory(minutes: list[float]) -> None:
     for length in minutes:
         src = looped_demo(DATA / f"demo-{length:g}min.flac", length * 60)
         result = extract(src, checkpoint, config)
-        print(f"{length:g} min: wall {result['wall']:.1f} s, peak RSS {result['rss_mb']:.0f} MB")
+        print(
+            f"{length:g} min: wall {result['wall']:.1f} s, CPU {result['cpu']:.1f} s, "
+            f"peak RSS {result['rss_mb']:.0f} MB"
+        )
 
 
 def main() -> None:
