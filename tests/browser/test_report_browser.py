@@ -175,3 +175,23 @@ def test_a_screenshot_of_the_report(page: Page, artifacts: Path) -> None:
     shot = artifacts / "report.png"
     page.page.screenshot(path=str(shot), full_page=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_metrics_against_references_are_shown(browser: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from audio_playground.report import build_report
+    from tests.conftest import write_wav
+
+    rng = np.random.default_rng(0)
+    for stem in ("bass", "vocals"):
+        truth = (0.1 * rng.standard_normal((2, 16000))).astype(np.float32)
+        write_wav(tmp_path / "refs" / "t" / f"{stem}.wav", truth, 8000, subtype="FLOAT")
+        write_wav(tmp_path / "est" / "t" / f"{stem}.wav", truth + 0.01 * truth[::-1], 8000, subtype="FLOAT")
+    result = build_report(tmp_path / "est", references=tmp_path / "refs")
+    for opened in open_page(browser, result.path.as_uri()):
+        assert opened.errors == []
+        rows = opened.js("[...document.querySelectorAll('#track-0 table.metrics tr')].map(r => r.innerText)")
+        assert len(rows) == 3 and rows[1].startswith("bass")
+        assert opened.js("document.getElementById('median').hidden") is False
+        assert "Median over the tracks" in opened.page.locator("#median").inner_text()

@@ -359,3 +359,21 @@ def test_errors_are_described_in_one_line() -> None:
 def test_settings_ignore_outputs_that_are_not_paths(tmp_path: Path) -> None:
     records = {"/in/x.wav": {"input": "/in/x.wav", "track": "x", "outputs": {"a": None}, "model": "m"}}
     assert settings_for(records, "x", {"a": tmp_path / "a.wav"})["model"] == "m"
+
+
+def test_references_add_the_metrics_of_ap_eval(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    rate = 8000
+    for t in ("a", "b"):
+        for stem in ("bass", "vocals"):
+            truth = (0.1 * rng.standard_normal((2, 2 * rate))).astype(np.float32)
+            write_wav(tmp_path / "refs" / t / f"{stem}.wav", truth, rate, subtype="FLOAT")
+            noisy = truth + (0.01 * rng.standard_normal(truth.shape)).astype(np.float32)
+            write_wav(tmp_path / "est" / t / f"{stem}.wav", noisy, rate, subtype="FLOAT")
+    result = build_report(tmp_path / "est", references=tmp_path / "refs")
+    data = page_data(result.path.read_text())
+    metrics = data["tracks"][0]["metrics"]
+    assert set(metrics) == {"bass", "vocals"}
+    assert metrics["bass"]["si_sdr"] == pytest.approx(20, abs=1.5)  # noise 20 dB below the signal
+    assert set(metrics["bass"]) >= {"sdr", "sir", "isr", "sar", "global_sdr", "si_sdr"}
+    assert data["median"]["vocals"]["global_sdr"] == pytest.approx(20, abs=1.5)
