@@ -331,3 +331,13 @@ def test_two_runs_with_a_seed_are_identical_in_any_batch_order(tiny: TorchSamMod
         np.testing.assert_allclose(runs[0][stem], runs[2][stem], atol=1e-6)
     other = separate_array(audio, separator(tiny, ("dog barking", "siren"), residuals=True, seed=1))
     assert not np.allclose(other["siren"], runs[0]["siren"], atol=1e-6)
+
+
+def test_a_judge_on_the_hub_not_cached_offline_is_one_model_error(tiny_model: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(tiny_model, tmp_path / "model"))
+    config = json.loads((folder / "config.json").read_text())
+    config["text_ranker"] = {"kind": "judge"}  # facebook/sam-audio-judge, as the hub configs name it
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"model: cannot build SAM-Audio \(LocalEntryNotFoundError") as info:
+        load_model(str(folder), rankers=True)
+    assert "\n" not in str(info.value) and "fetch their own weights" in str(info.value)
