@@ -126,6 +126,9 @@ def test_a_folder_without_config_or_text_encoder(tmp_path: Path, tiny_model: Pat
     edit_config(named, text_encoder=[])
     with pytest.raises(ModelError, match="lacks text_encoder/"):
         r.resolve(str(named))
+    edit_config(named, text_encoder={"name": ""})
+    with pytest.raises(ModelError, match="lacks text_encoder/"):
+        r.resolve(str(named))
     (tmp_path / "t5").mkdir()
     edit_config(named, text_encoder={"name": str(tmp_path / "t5")})
     with pytest.raises(ModelError, match=f"lacks {tmp_path / 't5'}/config.json"):
