@@ -40,6 +40,9 @@ OUTPUT_OPTIONS = ("output_format", "bit_depth", "sample_rate", "clip", "bitrate"
 """Options of a separation that shape the written files but not the model's chunk results."""
 UNSET_UNKEYED = frozenset({"bitrate"})
 """Output options added later: left out of a key while unset, so keys made before them stay valid."""
+CLIP_KEYS = {"rescale": "rescale-track"}
+"""clip="rescale" became one gain per track (it was per stem, now "rescale-stem"): keyed under a new name so
+results stored before the change are not served for it."""
 
 
 def plain(value: Any) -> Any:
@@ -467,7 +470,7 @@ def separation(
         "backend": spec.backend,
         "options": separator_options(spec, loaded.options),
         **{
-            k: output.get(k)
+            k: CLIP_KEYS.get(output[k], output[k]) if k == "clip" and output.get(k) else output.get(k)
             for k in (*OUTPUT_OPTIONS, "start_time", "end_time")
             if k not in UNSET_UNKEYED or output.get(k) is not None
         },

@@ -27,7 +27,7 @@ LogFormat = Literal["console", "json"]
 CrossfadeType = Literal["cosine", "linear"]
 BitDepth = Literal["16", "24", "32f"]
 OutputFormat = Literal["wav", "flac", "mp3", "opus", "aac", "alac"]
-ClipMode = Literal["rescale", "clamp", "none"]
+ClipMode = Literal["rescale", "rescale-stem", "clamp", "none"]
 
 
 def _default_cache_dir() -> Path:

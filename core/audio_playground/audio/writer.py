@@ -29,13 +29,16 @@ if TYPE_CHECKING:
     from audio_playground.specs import AudioInfo
 
 BitDepth = Literal["16", "24", "32f"]
-ClipMode = Literal["rescale", "clamp", "none"]
+ClipMode = Literal["rescale", "rescale-stem", "clamp", "none"]
+"""Samples beyond full scale: "rescale" scales every stem of a track by one gain (so they still add up to the
+mix), "rescale-stem" scales each file by its own peak (the demucs CLI's --clip-mode rescale), "clamp" saturates,
+"none" keeps them (32f only)."""
 
 SUBTYPES: dict[str, str] = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 FORMATS: dict[str, str] = {"wav": "WAV", "flac": "FLAC"}
 """The formats soundfile writes, by libsndfile name; every other format goes through PyAV."""
 RESCALE_HEADROOM = 1.01
-"""clip="rescale" divides by RESCALE_HEADROOM * peak when the peak exceeds full scale (as demucs does)."""
+"""A rescale divides by RESCALE_HEADROOM * peak when the peak exceeds full scale (as demucs does)."""
 
 _BLOCK = 65536
 
@@ -101,6 +104,8 @@ class AudioWriter:
         """Frames written so far."""
         self.peak = 0.0
         """Largest absolute sample written so far (before any rescale)."""
+        self.shared_peak: float | None = None
+        """clip="rescale": the peak of the writer's whole group, set by commit_all (None: its own peak)."""
         self._state = "open"
         self._sf: Any = None
         self._raw: Any = None
@@ -109,7 +114,7 @@ class AudioWriter:
         remove_stale(self.path)
         try:
             self._tmp = _create_temp(self.path)
-            if self.clip == "rescale":
+            if self.clip in ("rescale", "rescale-stem"):
                 self._raw_path = _create_temp(self.path, ".f32")
                 self._raw = open(self._raw_path, "wb")  # noqa: SIM115 - closed in finalize/abort
             else:
@@ -144,7 +149,9 @@ class AudioWriter:
         if self.bit_depth not in SUBTYPES:
             raise UsageError(f"unknown bit depth {self.bit_depth!r}", path=self.path, hint="use one of 16, 24, 32f")
         if self.clip not in get_args(ClipMode):
-            raise UsageError(f"unknown clip mode {self.clip!r}", path=self.path, hint="use one of rescale, clamp, none")
+            raise UsageError(
+                f"unknown clip mode {self.clip!r}", path=self.path, hint="use one of rescale, rescale-stem, clamp, none"
+            )
         if ALL_FORMATS[self.format].integer_only and self.bit_depth == "32f":
             name = self.format.upper()
             raise UsageError(
@@ -248,7 +255,7 @@ class AudioWriter:
         return self._state
 
     def finalize(self) -> None:
-        """Complete the temporary file (for clip="rescale": the scaled second pass) without renaming it."""
+        """Complete the temporary file (for a rescale: the scaled second pass) without renaming it."""
         if self._state == "finalized":
             return
         if self._state != "open":
@@ -274,7 +281,8 @@ class AudioWriter:
         assert self._raw_path is not None
         self._raw.close()
         self._raw = None
-        scale = 1.0 / (RESCALE_HEADROOM * self.peak) if self.peak > 1.0 else 1.0
+        peak = self.shared_peak if self.clip == "rescale" and self.shared_peak is not None else self.peak
+        scale = 1.0 / (RESCALE_HEADROOM * peak) if peak > 1.0 else 1.0
         self._sf = self._open_final()
         count = _BLOCK * self.channels
         with open(self._raw_path, "rb") as raw:
@@ -334,8 +342,14 @@ def commit_all(writers: Iterable[AudioWriter]) -> list[Path]:
     """Commit several writers all-or-nothing as far as a file system allows.
 
     Every temporary file is completed before any is renamed; if one fails to complete, all are dropped.
+    Writers with clip="rescale" are scaled by one gain, from the loudest of them, so the stems of a track
+    keep adding up to the mix.
     """
     writers = list(writers)
+    group_peak = max((w.peak for w in writers if w.clip == "rescale"), default=0.0)
+    for writer in writers:
+        if writer.clip == "rescale":
+            writer.shared_peak = group_peak
     try:
         for writer in writers:
             writer.finalize()

@@ -156,9 +156,11 @@ def output_format_options(f: F) -> F:
     """--format / --bitrate / --bit-depth / --sample-rate / --clip for written audio."""
     f = click.option(
         "--clip",
-        type=click.Choice(["rescale", "clamp", "none"]),
+        type=click.Choice(["rescale", "rescale-stem", "clamp", "none"]),
         default=None,
-        help="Samples beyond full scale: rescale the file (default), clamp them, or keep them (32f only).",
+        help="Samples beyond full scale: rescale (default: one gain for all of a track's stems, so they still "
+        "add up to the mix), rescale-stem (each stem by its own peak, as the demucs CLI), clamp them, or keep "
+        "them (32f only).",
     )(f)
     f = click.option(
         "--sample-rate",

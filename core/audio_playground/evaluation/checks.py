@@ -19,7 +19,7 @@ SILENT_DB = -60.0
 CLIP_LEVEL = 1.0 - 2.0**-15
 """A sample at or beyond this magnitude (16-bit full scale) counts as clipped."""
 SUM_TOLERANCE_DB = -30.0
-"""The stems' sum may differ from the mix by at most this much energy relative to the mix (dB)."""
+"""The stems' sum may differ from the mix (up to one gain for all stems) by at most this much energy (dB)."""
 FLOOR_DB = -150.0
 """Energy ratios below this are reported as this (an exact sum has no finite error in dB)."""
 BLOCK = 1 << 16
@@ -71,7 +71,7 @@ def check_track(
         summable = mix is not None and all(
             r.sample_rate == mix.sample_rate and r.channels == mix.channels for r in readers.values()
         )
-        err = mix_energy = 0.0
+        ss = sm = mm = 0.0  # energies of the stems' sum and the mix, and their inner product
         while True:
             blocks = {stem: r.read(BLOCK) for stem, r in readers.items()}
             mixed = mix.read(BLOCK) if mix is not None else None
@@ -81,14 +81,15 @@ def check_track(
                 energy[stem] += float(np.einsum("ij,ij->", block, block))
                 clipped[stem] += int(np.count_nonzero(np.abs(block) >= CLIP_LEVEL))
             if summable and mixed is not None:
-                residual = mixed.copy()
+                length = max([mixed.shape[1], *(b.shape[1] for b in blocks.values())])
+                total = np.zeros((mixed.shape[0], length))
                 for block in blocks.values():
-                    n = min(block.shape[1], residual.shape[1])
-                    residual[:, :n] -= block[:, :n]
-                    if block.shape[1] > n:  # a stem longer than the mix: all of its excess is error
-                        err += float(np.sum(block[:, n:] ** 2))
-                err += float(np.einsum("ij,ij->", residual, residual))
-                mix_energy += float(np.einsum("ij,ij->", mixed, mixed))
+                    total[:, : block.shape[1]] += block
+                m = np.zeros_like(total)
+                m[:, : mixed.shape[1]] = mixed
+                ss += float(np.einsum("ij,ij->", total, total))
+                sm += float(np.einsum("ij,ij->", total, m))
+                mm += float(np.einsum("ij,ij->", m, m))
         for stem, reader in readers.items():
             checks.extend(_stem_checks(stem, reader, base, against, energy[stem], clipped[stem], silent_db))
     if mix is None:
@@ -98,16 +99,24 @@ def check_track(
             Check(None, "sum_error_db", False, None, "stems differ from the mix in rate or channels: no sum check")
         )
     else:
-        value = _db(err, mix_energy)
-        if value is None:
-            checks.append(Check(None, "sum_error_db", True, None, "the mix is digital silence"))
-        else:
-            ok = value <= sum_tolerance_db
-            verdict = "add up to the mix" if ok else "do not add up to the mix"
-            checks.append(
-                Check(None, "sum_error_db", ok, round(value, 2), f"the stems {verdict} (error {value:.1f} dB)")
-            )
+        checks.append(_sum_check(ss, sm, mm, sum_tolerance_db))
     return checks
+
+
+def _sum_check(ss: float, sm: float, mm: float, tolerance_db: float) -> Check:
+    """The stems' sum S against the mix M up to one gain g (S = g M when every stem got the same gain, as
+    --clip rescale gives): the energy of S - g M relative to g M, in dB."""
+    if mm <= 0:
+        return Check(None, "sum_error_db", True, None, "the mix is digital silence")
+    gain = sm / mm
+    # stems unrelated to the mix (no positive gain fits): the plain error
+    plain = gain <= 0
+    value = _db(max(ss - 2 * sm + mm, 0.0), mm) if plain else _db(max(ss - sm * sm / mm, 0.0), sm * sm / mm)
+    assert value is not None
+    ok = value <= tolerance_db
+    verdict = "add up to the mix" if ok else "do not add up to the mix"
+    scaled = f" x {gain:.3f}" if gain > 0 and abs(gain - 1.0) > 1e-3 else ""
+    return Check(None, "sum_error_db", ok, round(value, 2), f"the stems {verdict}{scaled} (error {value:.1f} dB)")
 
 
 def _stem_checks(
