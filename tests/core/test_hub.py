@@ -1,7 +1,8 @@
 """What the SAM plugins share from the core: hub resolution (audio_playground.hub) and the sam-audio spec.
 
-Tests that touch the Hugging Face cache or hub need huggingface_hub, which the core does not depend on: they
-skip without it (the SAM plugins' suites, which have it, run them too through their resolvers). Nothing leaves
+Tests that touch the Hugging Face cache or hub need huggingface_hub, which the core does not depend on: the
+core's test extra installs it, and they skip without it (the SAM plugins' suites run them too through their
+resolvers). Nothing leaves
 the machine: the hub is a local stand-in server, or an address that refuses at once.
 """
 
