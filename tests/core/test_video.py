@@ -186,3 +186,27 @@ def test_mux_errors_leave_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         video.mux_video(src, [stem, tmp_path / "missing.wav"], tmp_path / "out.mp4")
     assert not [p for p in tmp_path.iterdir() if "out.mp4" in p.name]
+
+
+def test_cached_stems_still_get_their_videos_and_bitrate_keys_only_lossy_stems(tmp_path: Path, demo: Path) -> None:
+    from audio_playground.cli import run
+    from tests.core.test_caching import DirCache, Plugin, manager
+
+    plugin = Plugin(DirCache(tmp_path / "cache"))
+    pm = manager(plugin)
+
+    def extract(out: str, *extra: str) -> None:
+        args = ["extract", "halves", str(demo), "-o", str(tmp_path / out), "--no-progress", *extra]
+        assert int(run(args, pm=pm)) == 0
+
+    extract("a", "--video", "quarter", "--bitrate", "64k")
+    extract("b", "--video", "quarter", "--bitrate", "128k")  # WAV stems: the bitrate shapes only the video
+    assert plugin.loads == 1
+    assert _video_packets(tmp_path / "b" / "quarter-halves.mp4") == _video_packets(demo)
+    assert (tmp_path / "b" / "rest-halves.wav").exists()
+    extract("c", "--format", "mp3", "--bitrate", "64k")
+    extract("d", "--format", "mp3", "--bitrate", "256k")  # MP3 stems: another bitrate, other files
+    extract("e", "--format", "mp3", "--bitrate", "64k")
+    assert plugin.loads == 3
+    sizes = {out: (tmp_path / out / "rest-halves.mp3").stat().st_size for out in "cde"}
+    assert sizes["d"] > 2 * sizes["c"] and sizes["e"] == sizes["c"]
