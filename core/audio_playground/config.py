@@ -84,7 +84,7 @@ def settings_class(toml_file: Path | None = None) -> type[AudioPlaygroundConfig]
     from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
     class AudioPlaygroundSettings(BaseSettings, AudioPlaygroundConfig):
-        model_config = SettingsConfigDict(
+        model_config = SettingsConfigDict(  # ty: ignore[incompatible-mutable-override]  # pydantic merges them
             env_prefix=ENV_PREFIX,
             env_file=ENV_FILE,
             env_file_encoding="utf-8",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from ap_sam_mlx import testing
@@ -58,3 +59,13 @@ def test_a_model_that_is_not_here_fails_before_mlx_is_imported(tmp_path: Path, o
     message, imported = result.stdout.strip().splitlines()
     assert message.startswith("not on this machine: mlx-community/sam-audio-base (the model) and t5-base")
     assert imported == "False False False"
+
+
+def test_offline_the_cli_says_it_once_naming_the_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    song = tmp_path / "song.wav"
+    sf.write(song, np.zeros((8000, 1), np.float32), 8000)
+    capsys.readouterr()
+    assert run(["extract", "sam-audio", str(song), "-o", str(tmp_path / "out"), "--prompts", "bass"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {song}: not on this machine: mlx-community/sam-audio-base")
+    assert "t5-base (its text encoder)" in lines[0] and "hf download" in lines[0]
