@@ -264,3 +264,12 @@ def test_sink_edges(tmp_path: Path) -> None:
     sink.close()
     sink.close()  # twice is fine
     assert _read(tmp_path / "e.mp3").shape == (1, 2000)
+
+
+def test_format_lists_agree() -> None:
+    from typing import get_args
+
+    from audio_playground.cli.options import FORMAT_CHOICES
+    from audio_playground.config import OutputFormat
+
+    assert FORMAT_CHOICES == formats.FORMAT_NAMES == get_args(OutputFormat) == tuple(formats.FORMATS)
