@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,10 +62,14 @@ def layout(root: Path, files: dict[str, Path], tracks: int, mix: bool) -> Path:
     return root
 
 
-def run_report(folder: Path) -> float:
+def run_report(folder: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, all threads) of one `ap report` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "audio_playground", "-q", "report", str(folder)], check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -77,14 +82,18 @@ def main() -> None:
     files = stem_files(args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         root = layout(Path(tmp) / "out", files, args.tracks, args.mix)
-        times = [run_report(root) for _ in range(args.repeat)]
+        runs = [run_report(root) for _ in range(args.repeat)]
+        times = [wall for wall, _ in runs]
+        cpu = statistics.median(c for _, c in runs)
         page = root / "report.html"
         size = page.stat().st_size
         shutil.copy(page, Path(tmp) / "keep.html")
     stems = args.tracks * len(STEMS)
     print(f"{args.tracks} tracks x {len(STEMS)} stems of {args.seconds:.0f} s{' + mix' if args.mix else ''}")
     print(f"wall: median {statistics.median(times):.1f} s of {args.repeat} ({', '.join(f'{t:.1f}' for t in times)})")
-    print(f"per stem: {statistics.median(times) / stems * 1000:.0f} ms; page: {size / 1e6:.2f} MB ({size / stems / 1e3:.1f} kB/stem)")
+    print(f"cpu (user+sys): median {cpu:.1f} s, {os.cpu_count()} cores; load before: {os.getloadavg()[0]:.1f}")
+    per_stem = statistics.median(times) / stems * 1000
+    print(f"per stem: {per_stem:.0f} ms; page: {size / 1e6:.2f} MB ({size / stems / 1e3:.1f} kB/stem)")
 
 
 if __name__ == "__main__":

@@ -74,8 +74,10 @@ def analyse(path: Path) -> StemAnalysis:
     """Decode `path` once as mono blocks and measure it (any format the core's source reads)."""
     from audio_playground.audio.source import open_audio
 
-    stream = open_audio(path, channels=1, block_frames=BLOCK_FRAMES)
+    stream = open_audio(path, block_frames=BLOCK_FRAMES)
     info = stream.info
+    # The mono mix is the channels' mean; the sum is taken here and 1/channels applied to the results (one pass).
+    scale = 1.0 / max(info.channels, 1)
     with stream:
         total = stream.estimated_frames or 0
         edges = _bucket_edges(total, PEAK_BUCKETS)
@@ -88,7 +90,7 @@ def analyse(path: Path) -> StemAnalysis:
         peak = 0.0
         energy = 0.0
         for block in stream:
-            mono = block[0]
+            mono = block[0] if block.shape[0] == 1 else block.sum(axis=0)
             n = mono.shape[0]
             if n == 0:  # pragma: no cover - streams yield no empty blocks
                 continue
@@ -102,22 +104,25 @@ def analyse(path: Path) -> StemAnalysis:
             peak = max(peak, float(maxima.max()))
             index = np.minimum(first + np.searchsorted(local, cuts, side="right"), PEAK_BUCKETS - 1)
             np.maximum.at(peaks, index, maxima)
-            # spectrogram frames lying wholly in the tail + this block
-            buffer = np.concatenate([tail, mono]) if tail.size else mono
-            buffer_start = position - tail.size
+            # spectrogram frames that end in this block (one that starts in the tail of the last is joined)
             end = position + n
-            want = np.flatnonzero(~taken & (starts >= buffer_start) & (starts + N_FFT <= end))
+            want = np.flatnonzero(~taken & (starts >= position - tail.size) & (starts + N_FFT <= end))
             for i in want:
-                offset = int(starts[i] - buffer_start)
-                frames[i] = buffer[offset : offset + N_FFT]
+                offset = int(starts[i] - position)
+                if offset >= 0:
+                    frames[i] = mono[offset : offset + N_FFT]
+                else:
+                    frames[i] = np.concatenate([tail[tail.size + offset :], mono[: N_FFT + offset]])
             taken[want] = True
-            tail = buffer[-(N_FFT - 1) :].copy() if buffer.size >= N_FFT - 1 else buffer.copy()
+            tail = mono[-(N_FFT - 1) :].copy() if n >= N_FFT - 1 else np.concatenate([tail, mono])[-(N_FFT - 1) :]
             position = end
         # a file shorter than one FFT frame: zero-padded from wherever it starts
         for i in np.flatnonzero(~taken & (starts >= position - tail.size)):
             offset = int(starts[i] - (position - tail.size))
             piece = tail[offset:]
             frames[i, : piece.size] = piece
+    frames *= scale
+    peaks *= scale
     spectrogram = _spectrogram(frames, info.sample_rate)
     levels = np.clip(np.round(peaks * 255), 0, 255).astype(np.uint8)
     return StemAnalysis(
@@ -126,8 +131,8 @@ def analyse(path: Path) -> StemAnalysis:
         frames=position,
         peaks=levels.tobytes(),
         spectrogram=spectrogram,
-        peak=peak,
-        rms=float(np.sqrt(energy / position)) if position else 0.0,
+        peak=peak * scale,
+        rms=float(np.sqrt(energy / position)) * scale if position else 0.0,
     )
 
 
