@@ -84,6 +84,9 @@ def test_extract_report_after_a_batch_covers_every_track(ap: Callable, tmp_path:
     data = page_data(out / "report.html")
     assert [t["name"] for t in data["tracks"]] == ["song0", "song1"]
     assert data["tracks"][0]["stems"][0]["src"] == "song0/harmonic-hpss.wav"
+    settings = data["tracks"][1]["settings"]  # from the run manifest, over what the command knew
+    assert settings["separator"] == "hpss" and settings["status"] == "done" and settings["worker"].startswith("local")
+    assert settings["input"] == str(inputs[1].resolve())
 
 
 def test_a_failed_input_still_gets_its_page(ap: Callable, tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def build_report(
     `tracks` (default: discovered in `folder`) and `settings` (track name -> what the run used; default: the
     folder's run manifest) let a command that has just written the stems report exactly those.
     """
-    from audio_playground.report.manifest import read_manifest, settings_for
+    from audio_playground.report.manifest import json_safe, read_manifest, settings_for
     from audio_playground.report.page import render, write_page
 
     folder = Path(folder)
@@ -183,8 +183,9 @@ def build_report(
     base = target.parent
 
     def one(track: Track) -> dict[str, Any]:
-        recorded = dict(settings_for(records, track.name, track.stems))
-        recorded.update((settings or {}).get(track.name, {}))
+        # what the run's manifest recorded wins over what the caller knows; unknown (None) values are left out
+        given = {k: v for k, v in (settings or {}).get(track.name, {}).items() if v is not None}
+        recorded = {**json_safe(given), **settings_for(records, track.name, track.stems)}
         return track_data(track, base, embed=embed, settings=recorded)
 
     # Tracks in threads, one per core: decoding, numpy and the checks release the GIL.
