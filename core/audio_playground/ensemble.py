@@ -10,7 +10,6 @@ STFT/iSTFT with zero boundaries, as scipy.signal.stft/istft compute it).
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +225,6 @@ def ensemble_file(
     start_time: float | None = None,
     end_time: float | None = None,
     cache: CacheSession | None = None,
-    temp_dir: str | Path | None = None,
     on_chunk: Callable[[int, int | None, float], None] | None = None,
     bitrate: int | None = None,
 ) -> EnsembleResult:
@@ -234,6 +232,7 @@ def ensemble_file(
     from audio_playground import api
     from audio_playground.audio import AtomicGroup, AudioWriter, default_bit_depth, probe
     from audio_playground.audio.formats import FORMATS, check_output, format_for_path
+    from audio_playground.audio.tempfiles import partial_name, remove_stale
 
     if algorithm not in ALGORITHMS:
         raise UsageError(f"unknown --algorithm {algorithm!r}", hint=f"use one of {', '.join(ALGORITHMS)}")
@@ -243,7 +242,12 @@ def ensemble_file(
     src, out_dir = Path(src), Path(output_dir)
     check_output(output_format, bitrate)
     info = probe(src)
-    scratch = Path(tempfile.mkdtemp(prefix="ap-ensemble-", dir=temp_dir))
+    # The members' stems go to a scratch folder beside the outputs, named after this process: a run killed
+    # outright leaves it behind, and the next ensemble of the same track removes it.
+    marker = out_dir / f"{src.stem}.ensemble"
+    remove_stale(marker)
+    scratch = partial_name(marker)
+    scratch.mkdir(parents=True)
     try:
         outputs: list[tuple[str, Mapping[str, Path]]] = []
         served: dict[str, bool] = {}

@@ -176,3 +176,20 @@ def test_ensemble_is_a_workflow_step(ap: Callable[..., Result], stereo_wav: Path
     assert result.code == 0, result.err
     assert sf.info("out/song/harmonic-ensemble.wav").frames == sf.info(stereo_wav).frames
     assert Path("out/song/harmonic-copy.wav").exists()
+
+
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run(
+    ap: Callable[..., Result], stereo_wav: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from audio_playground.audio.tempfiles import _host
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "out"
+    stale = out / f".song.ensemble.partial-{_host()}-{int(dead.stdout)}-0badf00d"
+    (stale / "0").mkdir(parents=True)
+    (stale / "0" / "harmonic.wav").write_bytes(b"left by a killed run")
+    assert ap("extract", "ensemble", stereo_wav, "-o", out, *MEMBERS).code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["harmonic-ensemble.wav", "percussive-ensemble.wav"]

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def remove_stale(path: Path) -> list[Path]:
-    """Delete the temporary files of `path` left by processes of this host that no longer run; returns them."""
+    """Delete the temporary files (and scratch folders) of `path` left by processes of this host that no longer
+    run; returns them."""
     prefix = _prefix(path)
     host = _host()
     removed: list[Path] = []
@@ -80,6 +82,9 @@ def remove_stale(path: Path) -> list[Path]:
             continue
         stale = Path(entry.path)
         with contextlib.suppress(OSError):
-            stale.unlink()
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(stale)  # a scratch folder (extract ensemble)
+            else:
+                stale.unlink()
             removed.append(stale)
     return removed

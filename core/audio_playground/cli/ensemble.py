@@ -184,7 +184,6 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
                         start_time=kwargs["start_time"],
                         end_time=kwargs["end_time"],
                         cache=cache,
-                        temp_dir=config.temp_dir,
                         on_chunk=run.chunk(path),
                     )
                     run.cached = run.result.cached
