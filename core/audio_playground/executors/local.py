@@ -2,14 +2,15 @@
 
 One worker runs in the driver's process (today's behaviour: chunk progress, the model loaded once for the whole
 batch). With N > 1 a process pool of N workers (spawned, so no thread state is forked) each builds one
-SeparateWorker and keeps it, with the CPU threads split between them; at most 2N items are in flight, so
-inputs stream from the driver. A worker process that dies (SIGKILL, out of memory) breaks the pool: a new
-pool takes over and the items that were in flight run again, once; a second death fails them.
+SeparateWorker and keeps it; at most 2N items are in flight, so inputs stream from the driver. Workers keep the
+driver's thread settings (OMP_NUM_THREADS, torch's default): a model's results on the CPU depend on its thread
+count, and outputs must be byte-identical whichever executor ran them. A worker process that dies (SIGKILL,
+out of memory) breaks the pool: a new pool takes over and the items that were in flight run again, once; a
+second death fails them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,20 +24,13 @@ if TYPE_CHECKING:
 
 NAME = "local"
 ATTEMPTS = 2
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _worker: Any = None
 
 
-def threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def _start(task: Any, threads: int) -> None:  # pragma: no cover - runs in the worker processes
-    """Pool initializer: split the CPU threads (before torch or numpy's BLAS start any), build the worker."""
+def _start(task: Any) -> None:  # pragma: no cover - runs in the worker processes
+    """Pool initializer: build the worker once (the model loads at its first uncached item)."""
     global _worker
-    for variable in THREAD_VARIABLES:
-        os.environ.setdefault(variable, str(threads))
     _worker = task.worker()
 
 
@@ -70,7 +64,7 @@ def _pooled(ctx: BatchContext, items: Iterator[WorkItem], workers: int) -> Itera
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
-            initargs=(ctx.task, threads_per_worker(workers)),
+            initargs=(ctx.task,),
         )
 
     pool = new_pool()

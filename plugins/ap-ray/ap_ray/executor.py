@@ -123,8 +123,15 @@ def plan(task: Any, workers: int | None, resources: dict[str, float]) -> tuple[i
 
 
 def _forwarded_env() -> dict[str, str]:
-    """The driver's AUDIO_PLAYGROUND_* settings, so workers load the same plugins with the same settings."""
-    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
+    """The driver's AUDIO_PLAYGROUND_* settings (the same plugins, the same settings) and its CPU thread count.
+
+    Ray would set OMP_NUM_THREADS to each actor's CPU share; a model's results on the CPU depend on its thread
+    count, so actors use the count a run on the driver would (its OMP_NUM_THREADS, else its usable CPUs):
+    the stems are then byte-identical to the local executor's.
+    """
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
+    env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)))
+    return env
 
 
 def run(ctx: BatchContext, items: Iterator[WorkItem]) -> Iterator[dict[str, Any]]:
