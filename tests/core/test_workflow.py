@@ -297,7 +297,7 @@ steps:
         ("  - name: x\n    command: config show more\n", "'config show' has no subcommand 'more'"),
         ("  - name: x\n    command: ap run\n", "a workflow cannot run `ap run`"),
         ("  - name: x\n    command: ap\n", "step 'x': the command is empty"),
-        ("  - name: x\n    command: extract nope\n", "unknown command 'extract nope'. commands here: hpss"),
+        ("  - name: x\n    command: extract nope\n", "unknown command 'extract nope'. commands here: ensemble, hpss"),
         (
             "  - name: x\n    command: merge concat\n    args: {input-dir: x, target: t.wav, crossfade-type: square}\n",
             "arg 'crossfade-type': 'square' is not one of 'cosine', 'linear'",
