@@ -134,7 +134,8 @@
     });
     transport.appendChild(this.playButton);
     this.time = el("span", "time", clock(0) + " / " + clock(this.duration));
-    this.time.setAttribute("aria-label", "Position");
+    this.time.setAttribute("role", "timer");
+    this.time.setAttribute("aria-label", "Position of " + track.name + " and its length");
     transport.appendChild(this.time);
     this.seekBar = slider(0, this.duration || 0, 0.01, 0, "Position of " + track.name + " in seconds");
     this.seekBar.className = "seek";
