@@ -255,3 +255,19 @@ def test_unmatched_tracks_and_stems_are_listed(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="window and hop"):
         evaluate(tmp_path / "one", window=0)
     assert math.isfinite(evaluate(tmp_path / "refs" / "a", tmp_path / "refs" / "a").median["bass"]["isr"] or 0.0)
+
+
+def test_pure_tones_warn_that_sir_isr_sar_are_rounding_noise(tmp_path: Path) -> None:
+    rate = 8000
+    t = np.arange(2 * rate) / rate
+    tones = np.stack([np.sin(2 * np.pi * 220 * t), 0.5 * np.sin(2 * np.pi * 330 * t)])[:, :, None] * 0.3
+    est = tones + 0.1 * tones[::-1]
+    write_folder(tmp_path / "refs", tones, ["a", "b"], rate)
+    write_folder(tmp_path / "est", est, ["a", "b"], rate)
+    report = evaluate(tmp_path / "est", tmp_path / "refs", checks=False)
+    assert report.tracks[0].warnings and "nearly linearly dependent" in report.tracks[0].warnings[0]
+    assert "warning:" in format_table(report)
+    refs, noisy, names = small(2.0)
+    write_folder(tmp_path / "refs2", refs, names, rate)
+    write_folder(tmp_path / "est2", noisy, names, rate)
+    assert evaluate(tmp_path / "est2", tmp_path / "refs2", checks=False).tracks[0].warnings == []

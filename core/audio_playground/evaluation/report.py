@@ -30,9 +30,16 @@ class TrackReport:
     name: str
     stems: dict[str, dict[str, float | None]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Caveats about the scores (e.g. references too close to linearly dependent for SIR/ISR/SAR)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "stems": self.stems, "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "name": self.name,
+            "stems": self.stems,
+            "checks": [c.to_dict() for c in self.checks],
+            "warnings": self.warnings,
+        }
 
 
 @dataclass
@@ -128,9 +135,15 @@ def _frames_of(path: Path) -> int:
         return reader.frames
 
 
+ILL_CONDITIONED_WARNING = (
+    "the references are nearly linearly dependent (pure tones without a noise floor?): SIR, ISR and SAR are "
+    "rounding noise here, as in museval; SDR, global SDR and SI-SDR are not affected"
+)
+
+
 def _score_track(
     est: Track, ref: Track, *, resample: bool, window: float, hop: float
-) -> dict[str, dict[str, float | None]]:
+) -> tuple[dict[str, dict[str, float | None]], list[str]]:
     from audio_playground.evaluation.bsseval import evaluate_sources
 
     stems = _match_stems(est, ref)
@@ -173,7 +186,7 @@ def _score_track(
         values["global_sdr"] = _finite(score.global_sdr)
         values["si_sdr"] = _finite(score.si_sdr)
         out[stem] = {m: None if values[m] is None else round(float(values[m]), 4) for m in METRICS}
-    return out
+    return out, [ILL_CONDITIONED_WARNING] if any(s.ill_conditioned for s in scores) else []
 
 
 def evaluate(
@@ -207,7 +220,7 @@ def evaluate(
         if ref is not None:
             if est.mix is None and ref.mix is not None:
                 est.mix = ref.mix
-            report.stems = _score_track(est, ref, resample=resample, window=window, hop=hop)
+            report.stems, report.warnings = _score_track(est, ref, resample=resample, window=window, hop=hop)
         if checks:
             report.checks = check_track(est)
     stems = list(dict.fromkeys(s for r in reports for s in r.stems))
@@ -232,6 +245,7 @@ def format_table(report: EvalReport) -> str:
             lines.append("  " + head)
             for stem, values in track.stems.items():
                 lines.append("  " + f"{stem:<{width}}  " + "  ".join(f"{_cell(values[m]):>7}" for m in METRICS))
+        lines.extend(f"  warning: {w}" for w in track.warnings)
         bad = [c for c in track.checks if not c.ok]
         if track.checks:
             passed = len(track.checks) - len(bad)
