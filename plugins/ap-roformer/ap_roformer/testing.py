@@ -68,7 +68,7 @@ def config_dict(
 ) -> dict[str, Any]:
     """A config in the published layout; `model` overrides the small network's options."""
     if architecture == "bs_roformer":
-        section = _model_section(freqs_per_bands=FREQS_PER_BANDS, **model)
+        section = _model_section(**{"freqs_per_bands": FREQS_PER_BANDS, **model})
     else:
         section = _model_section(num_bands=16, sample_rate=44100, **{"mask_estimator_depth": 1, **model})
     section["num_stems"] = 1 if target is not None else len(instruments)
