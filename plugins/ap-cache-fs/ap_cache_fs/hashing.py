@@ -1,8 +1,11 @@
 """Content hashing for cache keys: xxh3-128 of file bytes, remembered per file state for the run.
 
 Key material from the core names input files by path; the key depends on their bytes only, so a renamed or
-copied input still hits. A file's digest is remembered per (path, inode, size, mtime_ns, ctime_ns) within
-the process, so a workflow that hashes the same file for several steps reads it once.
+copied input still hits. A file's digest is remembered per (path, inode, size, mtime_ns, ctime_ns), within
+the process (a workflow that hashes the same file for several steps reads it once) and across runs in the
+store's digest memo (`load_memo`/`save_memo`), so a rerun reads neither its unchanged input nor the outputs
+it delivered before. Any write to a file changes its ctime, which no program can set back: a remembered
+digest is never that of other bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ BLOCK = 1 << 22
 """Files this large or larger are hashed through a memory map; smaller ones are read in one 4 MiB buffer."""
 
 _memo: dict[tuple[str, int, int, int, int], str] = {}
+_dirty: list[bool] = [False]
 _local = threading.local()
+MEMO_LIMIT = 4096
+"""Digests the memo file keeps (the most recent); a forgotten one only costs reading that file again."""
 
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
@@ -67,13 +73,52 @@ def file_digest(path: str | Path) -> str:
     digest = _memo.get(state)
     if digest is None:
         digest = hash_file(path)
-        _memo[state] = digest
+        remember(path, digest, state)
     return digest
+
+
+def remember(path: str | Path, digest: str, state: tuple[str, int, int, int, int] | None = None) -> None:
+    """Record that `path`, as it is now, holds bytes of `digest` (a file this process just wrote or read)."""
+    key = _state(Path(path)) if state is None else state
+    _memo.pop(key, None)  # re-inserted last: the most recent are kept
+    _memo[key] = digest
+    _dirty[0] = True
+
+
+def load_memo(path: Path) -> None:
+    """Add the digests remembered in the memo file at `path` (missing or garbage: nothing)."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(rows, list):
+        return
+    for row in rows:
+        valid = isinstance(row, list) and len(row) == 6 and isinstance(row[0], str) and isinstance(row[5], str)
+        if valid and all(isinstance(v, int) for v in row[1:5]):
+            _memo.setdefault((row[0], row[1], row[2], row[3], row[4]), row[5])
+
+
+def save_memo(path: Path) -> None:
+    """Write the most recent digests to `path` (atomically) if this process learnt any; errors are ignored."""
+    if not _dirty[0]:
+        return
+    rows = [[*state, digest] for state, digest in list(_memo.items())[-MEMO_LIMIT:]]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(json.dumps(rows, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+        _dirty[0] = False
+    except OSError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def forget() -> None:
     """Forget every remembered digest (tests; a long-lived process that wants fresh reads)."""
     _memo.clear()
+    _dirty[0] = False
 
 
 def canonical(data: Any) -> bytes:

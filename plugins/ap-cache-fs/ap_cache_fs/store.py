@@ -5,6 +5,8 @@ Layout under the cache directory (config.cache_dir):
     CACHEDIR.TAG                       marks the directory as a cache for backup tools
     steps-v1/entries/ab/<key>/         one entry: 0000-<name>.<ext> artifacts, then manifest.toml
     steps-v1/locks/<key>.lock          a lock per key (filelock) around every read and write of that entry
+    steps-v1/digests.json              digests of files by path and state (inode, size, times): a rerun reads
+                                       neither its unchanged input nor outputs it delivered (hashing.py)
 
 An entry without a readable manifest is incomplete and ignored; an artifact whose size or hash no longer
 matches the manifest makes the entry a miss (with a warning) and the entry is dropped. Everything is written
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ap_cache_fs import __version__
+from ap_cache_fs import __version__, hashing
 from ap_cache_fs.hashing import ALGORITHM, FORMAT, file_digest, hash_bytes, hash_file, key_of
 from audio_playground.errors import OutputError
 from audio_playground.specs import CacheHit
@@ -39,6 +41,7 @@ Warn = Callable[[str], None]
 
 LAYOUT = f"steps-v{FORMAT}"
 MANIFEST = "manifest.toml"
+MEMO = "digests.json"
 TAG_NAME = "CACHEDIR.TAG"
 TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -123,7 +126,7 @@ def copy_file(src: Path, dest: Path) -> None:
 def _holds(path: Path, artifact: Mapping[str, Any]) -> bool:
     """Whether the regular file at `path` already holds the artifact's bytes (same size, same hash)."""
     try:
-        return path.is_file() and path.stat().st_size == artifact["size"] and hash_file(path) == artifact["hash"]
+        return path.is_file() and path.stat().st_size == artifact["size"] and file_digest(path) == artifact["hash"]
     except OSError:
         return False
 
@@ -209,6 +212,7 @@ class FsCache:
                 "Fix its permissions or free space, pass another --cache-dir, or use --no-cache"
             )
             return None
+        hashing.load_memo(cache.root / MEMO)
         return cache
 
     def create(self) -> None:
@@ -225,7 +229,9 @@ class FsCache:
     # ------------------------------------------------------------------ keys and locks
 
     def key(self, material: Mapping[str, Any]) -> str:
-        return key_of(material)
+        key = key_of(material)
+        hashing.save_memo(self.root / MEMO)
+        return key
 
     def entry_dir(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -306,12 +312,16 @@ class FsCache:
             except Corrupt as exc:
                 self._drop_corrupt(entry, exc)
                 return None
-            self._deliver(artifacts, places)
+            self._deliver(artifacts, places, {name: manifest["outputs"][name]["hash"] for name in artifacts})
             self._touch(entry)
+            hashing.save_memo(self.root / MEMO)
             return CacheHit(outputs=places, data=dict(manifest.get("result") or {}))
 
-    def _deliver(self, artifacts: Mapping[str, Path], places: Mapping[str, Path]) -> None:
-        """Copy artifacts to temporary files beside their places, then rename them all: no file half-written."""
+    def _deliver(self, artifacts: Mapping[str, Path], places: Mapping[str, Path], hashes: Mapping[str, str]) -> None:
+        """Copy artifacts to temporary files beside their places, then rename them all: no file half-written.
+
+        Each delivered file's digest (its artifact's, checked just before) is remembered for the next run.
+        """
         temps: list[tuple[Path, Path]] = []
         try:
             for name, src in artifacts.items():
@@ -327,8 +337,9 @@ class FsCache:
                         f"cannot write ({exc.strerror or exc})", path=dest, hint="check that the folder is writable"
                     ) from exc
                 temps.append((tmp, dest))
-            for tmp, dest in temps:
+            for (tmp, dest), name in zip(temps, artifacts, strict=True):
                 os.replace(tmp, dest)
+                hashing.remember(dest, hashes[name])
         finally:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)
@@ -413,6 +424,7 @@ class FsCache:
                     _copy_atomic(src, entry / file)
                     records[name] = {"file": file, "size": (entry / file).stat().st_size, "hash": digest}
                 self._finish(key, entry, FILES, manifest, records)
+                hashing.save_memo(self.root / MEMO)
             except BaseException:
                 shutil.rmtree(entry, ignore_errors=True)
                 raise
@@ -559,6 +571,7 @@ class FsCache:
         for shard in list(self.entries.iterdir()) if self.entries.is_dir() else []:
             with contextlib.suppress(OSError):
                 shard.rmdir()
+        (self.root / MEMO).unlink(missing_ok=True)
         return len(entries), freed
 
 

@@ -430,6 +430,28 @@ def test_a_stored_output_is_not_hashed_again_as_the_next_input(
     assert any(p.name == "segment-000.wav" for p in hashed)
 
 
+def test_a_rerun_into_the_same_folder_reads_no_file(
+    ap, song: Path, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ap_cache_fs import hashing, store
+
+    split = ["segment", "split", "--src", song, "--output-dir", tmp_path / "s", "--window-size", "0.5"]
+    assert ap(*split).code == 0
+    assert (cache_dir / "steps-v1" / "digests.json").is_file()
+    hashing.forget()  # the next run is another process: it knows only the memo file
+    hashed: list[Path] = []
+    real = hashing.hash_file
+    monkeypatch.setattr(hashing, "hash_file", lambda path: hashed.append(Path(path)) or real(path))
+    monkeypatch.setattr(store, "hash_file", hashing.hash_file)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").iterdir()}
+    assert ap(*split).code == 0
+    assert hashed == []  # neither the input nor the segments already there were read
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "s").iterdir()} == before
+    assert ap(*split[:-4], "--output-dir", tmp_path / "t", "--window-size", "0.5").code == 0
+    assert hashed and all(p.parent.name != "t" for p in hashed)  # a new folder: the artifacts are checked
+    assert ap("cache", "clear").code == 0 and not (cache_dir / "steps-v1" / "digests.json").exists()
+
+
 def test_plugin_is_listed(ap) -> None:
     result = ap("plugins", "list")
     assert "cache-fs" in result.out and "ap_caches" in result.out and "ap_register_commands" in result.out
