@@ -60,14 +60,29 @@ def startup(repeat: int, before: Path | None) -> None:
             split = [ap, "--cache-dir", str(cache), "segment", "split", "--src", str(song), "--output-dir", str(out)]
             subprocess.run(split, check=True, capture_output=True, env=tree_env)  # fills the cache (and bytecode)
             runs[tree] = {"ap --help": [ap, "--help"], "cached segment split (10 min)": split}
+        cpu: dict[tuple[str, str], list[float]] = {}
         for _ in range(repeat):
             for tree, tree_env in trees.items():
                 for label, command in runs[tree].items():
+                    before_cpu = _children_cpu()
                     started = time.perf_counter()
                     subprocess.run(command, check=True, capture_output=True, env=tree_env)
                     times.setdefault((label, tree), []).append(time.perf_counter() - started)
+                    cpu.setdefault((label, tree), []).append(_children_cpu() - before_cpu)
+    # On a loaded machine wall time waits for a core; the process's own CPU time (user + sys) does not.
     for (label, tree), values in sorted(times.items()):
-        print(f"{statistics.median(values):6.3f} s  {label} [{tree}] (min {min(values):.3f}, {len(values)} runs)")
+        spent = statistics.median(cpu[label, tree])
+        print(
+            f"{statistics.median(values):6.3f} s wall (min {min(values):.3f}), {spent:6.3f} s cpu  {label} [{tree}]"
+            f" ({len(values)} runs)"
+        )
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
