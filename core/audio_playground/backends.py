@@ -1,4 +1,4 @@
-"""Built-in backend specs (numpy, pytorch, mlx) and the choice behind `--backend auto|NAME`.
+"""Built-in backend specs (numpy, pytorch, mlx, onnx) and the choice behind `--backend auto|NAME`.
 
 Availability is detected with importlib.util.find_spec: listing backends never imports a runtime.
 """
@@ -36,6 +36,13 @@ def _mlx_devices() -> list[str]:
     return ["gpu", "cpu"] if _apple_silicon() else ["cpu"]
 
 
+def _onnx_devices() -> list[str]:
+    import onnxruntime
+
+    gpu = {"CUDAExecutionProvider", "ROCMExecutionProvider"} & set(onnxruntime.get_available_providers())
+    return ["cpu", "cuda"] if gpu else ["cpu"]
+
+
 @hookimpl
 def ap_backends() -> list[BackendSpec]:
     return [
@@ -53,6 +60,16 @@ def ap_backends() -> list[BackendSpec]:
             priority=20 if _apple_silicon() else 5,
             devices=_mlx_devices,
             install_hint="pip install ap-sam-mlx (brings mlx; on Linux mlx[cpu])",
+        ),
+        # Above pytorch: measured faster on a CPU (tests/benchmarks/RESULTS.md). A separator on onnx refuses
+        # to load under --device auto when a GPU is there and onnxruntime has no provider for it, so auto
+        # falls back to pytorch there (with a warning).
+        BackendSpec(
+            "onnx",
+            "onnxruntime",
+            priority=15,
+            devices=_onnx_devices,
+            install_hint="pip install 'ap-demucs[onnx]' (brings onnxruntime and onnx; onnxruntime-gpu for CUDA)",
         ),
     ]
 

@@ -103,18 +103,25 @@ def chunked_separate(
     """Separate a model-rate stream chunk by chunk; `emit` receives finished stem blocks in order.
 
     Returns the number of input frames. Chunk starts are 0, hop, 2*hop, ... for every start before the end.
+    A separator with `batch_size` > 1 and `separate_batch(chunks) -> [stems]` gets that many chunks a call
+    (a GPU's throughput); the buffers then hold `batch_size` hops more, still independent of the input length.
     """
     plan: ChunkPlan = separator.plan
     size, hop = plan.frames, plan.hop
     if size <= 0 or not 0 < hop <= size:
         raise ModelError(f"invalid chunk plan: {size} frames with a hop of {hop}", hint="check the chunk options")
+    batch = max(1, int(getattr(separator, "batch_size", 1) or 1))
+    separate_batch = getattr(separator, "separate_batch", None)
+    if separate_batch is None:
+        batch = 1
     window = np.asarray(plan.window, dtype=np.float32)
     channels = separator.channels
     stems = tuple(separator.stems)
     buffer = _InputBuffer(channels)
-    acc = {stem: np.zeros((channels, size), dtype=np.float32) for stem in stems}
+    span = size + (batch - 1) * hop  # the output a batch of chunks covers
+    acc = {stem: np.zeros((channels, span), dtype=np.float32) for stem in stems}
     acc_start = 0  # absolute frame of acc[:, 0]
-    wsum = np.zeros(size, dtype=np.float32)
+    wsum = np.zeros(span, dtype=np.float32)
     offset = 0
     index = 0
     total_chunks = None if total_frames is None else chunk_count(total_frames, hop, size, plan.every_hop)
@@ -133,48 +140,58 @@ def chunked_separate(
         wsum = np.concatenate([wsum[n:], np.zeros(n, dtype=np.float32)])
         acc_start = upto
 
-    while True:
-        while not exhausted and buffer.end < offset + size:
-            try:
-                block = next(iterator)
-            except StopIteration:
-                exhausted = True
-                total_frames = buffer.end
-                total_chunks = chunk_count(total_frames, hop, size, plan.every_hop)
+    stop = False
+    while not stop:
+        pending: list[tuple[int, int, int, np.ndarray]] = []  # (offset, frames, lead, chunk)
+        while len(pending) < batch:
+            while not exhausted and buffer.end < offset + size:
+                try:
+                    block = next(iterator)
+                except StopIteration:
+                    exhausted = True
+                    total_frames = buffer.end
+                    total_chunks = chunk_count(total_frames, hop, size, plan.every_hop)
+                    break
+                if block.shape[0] != channels:
+                    block = mix_channels(block, channels)
+                buffer.extend(block)
+            if exhausted and offset >= buffer.end:
+                stop = True
                 break
-            if block.shape[0] != channels:
-                block = mix_channels(block, channels)
-            buffer.extend(block)
-        if exhausted and offset >= buffer.end:
+            if exhausted and not plan.every_hop and offset > 0 and offset - hop + size >= buffer.end:
+                stop = True  # the previous chunk already reached the end
+                break
+            n = min(size, buffer.end - offset)
+            if n < size and plan.pad_short:
+                delta = size - n
+                begin = offset - delta // 2
+                pending.append((offset, n, delta // 2, buffer.take(begin, begin + size, buffer.end)))
+            else:
+                pending.append((offset, n, 0, buffer.take(offset, offset + n, buffer.end)))
+            offset += hop
+        if not pending:
             break
-        if exhausted and not plan.every_hop and offset > 0 and offset - hop + size >= buffer.end:
-            break  # the previous chunk already reached the end
-        n = min(size, buffer.end - offset)
-        if n < size and plan.pad_short:
-            delta = size - n
-            begin = offset - delta // 2
-            chunk = buffer.take(begin, begin + size, buffer.end)
-        else:
-            chunk = buffer.take(offset, offset + n, buffer.end)
         started = time.perf_counter()
-        result = separator.separate(chunk)
-        seconds = time.perf_counter() - started
-        missing = [stem for stem in stems if stem not in result]
-        if missing:
-            raise ModelError(f"the separator returned no {', '.join(missing)} stem")
-        lead = (size - n) // 2 if (n < size and plan.pad_short) else 0
-        w = window[:n]
-        at = offset - acc_start
-        for stem in stems:
-            out = np.asarray(result[stem], dtype=np.float32)
-            if out.shape[0] != channels:
-                out = mix_channels(out, channels)
-            acc[stem][:, at : at + n] += out[:, lead : lead + n] * w
-        wsum[at : at + n] += w
-        if on_chunk is not None:
-            on_chunk(index, total_chunks, seconds)
-        index += 1
-        offset += hop
+        if batch > 1 and separate_batch is not None:
+            results = list(separate_batch([chunk for *_, chunk in pending]))
+        else:
+            results = [separator.separate(chunk) for *_, chunk in pending]
+        seconds = (time.perf_counter() - started) / len(pending)
+        for (start, n, lead, _), result in zip(pending, results, strict=True):
+            missing = [stem for stem in stems if stem not in result]
+            if missing:
+                raise ModelError(f"the separator returned no {', '.join(missing)} stem")
+            w = window[:n]
+            at = start - acc_start
+            for stem in stems:
+                out = np.asarray(result[stem], dtype=np.float32)
+                if out.shape[0] != channels:
+                    out = mix_channels(out, channels)
+                acc[stem][:, at : at + n] += out[:, lead : lead + n] * w
+            wsum[at : at + n] += w
+            if on_chunk is not None:
+                on_chunk(index, total_chunks, seconds)
+            index += 1
         if offset < buffer.end or not exhausted:
             flush(offset)
         buffer.drop_before(offset - size // 2)

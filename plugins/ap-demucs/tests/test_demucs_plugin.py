@@ -16,11 +16,12 @@ from ap_demucs.options import KNOWN_MODELS
 
 
 def test_spec() -> None:
-    (spec,) = plugin.ap_separators()
+    spec, onnx = plugin.ap_separators()
     assert (spec.name, spec.backend, spec.suffix, spec.plugin) == ("demucs", "pytorch", "demucs", "ap-demucs")
+    assert (onnx.name, onnx.backend, onnx.options) == ("demucs", "onnx", spec.options)
     assert spec.stems == ("drums", "bass", "other", "vocals") and not spec.prompted
     names = [option.name for option in spec.options]
-    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "threads"]
+    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "threads", "batch_size"]
     options = {option.name: option for option in spec.options}
     assert options["threads"].flag == "--threads" and options["two_stems"].flag == "--two-stems"
     assert (options["model"].default, options["shifts"].default, options["overlap"].default) == ("htdemucs", 1, 0.25)
@@ -45,7 +46,7 @@ def test_plugin_manager_discovers_it() -> None:
     assert records["demucs"].distribution == "ap-demucs" and records["demucs"].error is None
     assert "ap_separators" in records["demucs"].hooks
     specs = [spec for group in pm.hook.ap_separators() for spec in group if spec.name == "demucs"]
-    assert len(specs) == 1 and specs[0].backend == "pytorch"
+    assert [spec.backend for spec in specs] == ["pytorch", "onnx"]
 
 
 def test_discovery_and_listing_do_not_import_torch(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_discovery_and_listing_do_not_import_torch(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", ["plugin", "options", "models"])
+@pytest.mark.parametrize("name", ["plugin", "options", "models", "batching"])
 def test_light_modules_import_no_heavy_library_at_top(name: str) -> None:
     source = (Path(plugin.__file__).parent / f"{name}.py").read_text()
     top = [line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))]

@@ -1,0 +1,183 @@
+"""The onnx backend of ap-demucs: parity with demucs for every architecture, batching, the export cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from test_demucs_separator import ArrayStream, Collect, demucs_api
+
+from ap_demucs import onnx_runtime
+from ap_demucs.onnx_separator import OnnxDemucsSeparator, load_onnx_separator
+from ap_demucs.plugin import ap_separators
+from ap_demucs.testing import save_model
+from audio_playground.engine import run_separation
+from audio_playground.errors import ModelError, UsageError
+from audio_playground.specs import Separator
+
+
+@pytest.fixture(scope="module")
+def export_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-exports")
+
+
+@pytest.fixture(autouse=True)
+def shared_exports(offline_caches: Path, export_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One user cache of exported graphs for this module (the weight caches stay per test and empty)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(export_home))
+    return export_home
+
+
+def engine_run(separator: Separator, audio: np.ndarray) -> dict[str, np.ndarray]:
+    sinks = {stem: Collect() for stem in separator.stems}
+    assert run_separation(lambda: ArrayStream(audio), separator, sinks)["frames"] == audio.shape[1]
+    return {stem: sink.audio for stem, sink in sinks.items()}
+
+
+def specs() -> dict[str, Any]:
+    return {spec.backend: spec for spec in ap_separators()}
+
+
+def load_onnx(repo: Path, **options: Any) -> OnnxDemucsSeparator:
+    separator = specs()["onnx"].load({"repo": repo, **options}, "cpu")
+    assert isinstance(separator, OnnxDemucsSeparator)
+    return separator
+
+
+def biggest(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    assert set(a) == set(b)
+    return max(float(np.abs(a[stem] - b[stem]).max()) for stem in a)
+
+
+@pytest.mark.parametrize(
+    ("model", "segment"),
+    [("tiny4", None), ("tiny4", 1.5), ("tiny6", None), ("tinybag", None), ("tinyh4", None)],
+)
+def test_onnx_matches_demucs_api(repo: Path, mix: np.ndarray, model: str, segment: float | None) -> None:
+    ours = engine_run(load_onnx(repo, model=model, shifts=0, segment=segment), mix)
+    assert biggest(ours, demucs_api(repo, model, mix, segment)) < 1e-4
+
+
+def test_time_domain_demucs_matches_the_pytorch_path(repo: Path, mix: np.ndarray) -> None:
+    # Both paths pad these chunks with zeros where demucs pads with neighbouring audio (see test_demucs_separator).
+    ours = engine_run(load_onnx(repo, model="tinyd4", shifts=0), mix)
+    torch_path = engine_run(specs()["pytorch"].load({"repo": repo, "model": "tinyd4", "shifts": 0}, "cpu"), mix)
+    assert biggest(ours, torch_path) < 1e-4
+    assert biggest(ours, demucs_api(repo, "tinyd4", mix, None)) < 1e-3
+
+
+def test_shift_trick_and_two_stems_match_the_pytorch_path(repo: Path, mix: np.ndarray) -> None:
+    options = {"repo": repo, "model": "tinybag", "shifts": 2, "two_stems": "vocals"}
+    ours = engine_run(specs()["onnx"].load(options, "cpu"), mix)
+    torch_path = engine_run(specs()["pytorch"].load(options, "cpu"), mix)
+    assert set(ours) == {"vocals", "no_vocals"} and biggest(ours, torch_path) < 1e-4
+
+
+@pytest.mark.parametrize(("model", "shifts"), [("tiny4", 0), ("tiny4", 1), ("tinyh4", 0)])
+def test_batches_equal_batch_one(repo: Path, mix: np.ndarray, model: str, shifts: int) -> None:
+    one = engine_run(load_onnx(repo, model=model, shifts=shifts), mix)
+    three = load_onnx(repo, model=model, shifts=shifts, batch_size=3)
+    assert three.batch_size == 3
+    assert biggest(one, engine_run(three, mix)) < 1e-5
+
+
+def test_batch_size_is_validated_and_onnx_only(repo: Path) -> None:
+    with pytest.raises(UsageError, match="--batch-size must be >= 1"):
+        load_onnx(repo, model="tiny4", batch_size=0)
+    with pytest.raises(UsageError, match="onnx backend only"):
+        specs()["pytorch"].load({"repo": repo, "model": "tiny4", "batch_size": 2}, "cpu")
+
+
+def test_a_run_from_exported_networks_never_imports_torch(repo: Path, mix: np.ndarray, tmp_path: Path) -> None:
+    load_onnx(repo, model="tiny4", shifts=0)  # exports into this test's cache
+    np.save(tmp_path / "chunk.npy", mix[:, : 2 * 44100])
+    code = (
+        "import sys, numpy as np\n"
+        "from ap_demucs.plugin import ap_separators\n"
+        "spec = [s for s in ap_separators() if s.backend == 'onnx'][0]\n"
+        f"sep = spec.load({{'repo': {str(repo)!r}, 'model': 'tiny4', 'shifts': 0, 'threads': 1}}, 'cpu')\n"
+        f"out = sep.separate(np.load({str(tmp_path / 'chunk.npy')!r}))\n"
+        "print(sorted(out), 'torch' in sys.modules, 'demucs' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split("] ")[1].split() == ["False", "False"], run.stdout
+
+
+def test_corrupt_export_is_found_by_hash_and_exported_again(repo: Path, mix: np.ndarray) -> None:
+    first = load_onnx(repo, model="tinyh4", shifts=0)
+    exports = first.networks[0].exports
+    manifest = json.loads((exports.folder / "manifest.json").read_text())
+    graph = manifest["networks"][0]["graphs"][manifest["networks"][0]["default"]]
+    path = exports.folder / graph["file"]
+    path.write_bytes(path.read_bytes()[:1000])  # a truncated download, a disk error
+    again = load_onnx(repo, model="tinyh4", shifts=0)
+    assert onnx_runtime._sha256(path) == graph["sha256"]
+    chunk = mix[:, : again.plan.frames]
+    assert biggest(first.separate(chunk), again.separate(chunk)) == 0.0
+
+
+def test_a_new_chunk_length_gets_its_own_graph(repo: Path, mix: np.ndarray) -> None:
+    separator = load_onnx(repo, model="tinyh4", shifts=0)
+    network = separator.networks[0]
+    separator.separate(mix[:, :30011])
+    assert {separator.plan.frames, 30011} <= set(map(int, network.exports.manifest["networks"][0]["graphs"]))
+
+
+def test_an_export_that_fails_falls_back_to_pytorch(repo: Path, tmp_path: Path) -> None:
+    from demucs.hdemucs import HDemucs
+
+    from audio_playground import api
+
+    local = tmp_path / "repo"
+    save_model(HDemucs(["drums", "bass", "other", "vocals"], channels=4, segment=2, cac=False), local / "wiener.th")
+    warnings: list[str] = []
+    loaded = api.load(
+        "demucs", backend="auto", options={"repo": local, "model": "wiener"}, device="cpu", warn=warnings.append
+    )
+    assert loaded.spec.backend == "pytorch"
+    assert len(warnings) == 1 and "Wiener filtering" in warnings[0] and "falling back to pytorch" in warnings[0]
+    with pytest.raises(ModelError, match="has no ONNX export here"):
+        load_onnx_separator({"repo": local, "model": "wiener"}, "cpu")
+
+
+def test_without_onnxruntime_the_load_says_how_to_install(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ModelError, match="onnxruntime is not installed") as info:
+        load_onnx_separator({"repo": repo, "model": "tiny4"}, "cpu")
+    assert "ap-demucs[onnx]" in str(info.value.hint)
+
+
+def test_execution_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = ["CPUExecutionProvider"]
+    assert onnx_runtime.providers_for("cpu", cpu) == cpu
+    assert onnx_runtime.providers_for("cuda:1", ["CUDAExecutionProvider", *cpu])[0] == (
+        "CUDAExecutionProvider",
+        {"device_id": 1},
+    )
+    assert onnx_runtime.providers_for("auto", ["CUDAExecutionProvider", *cpu]) == ["CUDAExecutionProvider", *cpu]
+    with pytest.raises(UsageError, match="not available to onnxruntime"):
+        onnx_runtime.providers_for("cuda", cpu)
+    with pytest.raises(UsageError, match="not supported on the onnx backend"):
+        onnx_runtime.providers_for("mps", cpu)
+    monkeypatch.setattr(onnx_runtime, "gpu_visible", lambda: True)
+    with pytest.raises(ModelError, match="PyTorch is faster"):
+        onnx_runtime.providers_for("auto", cpu)
+    monkeypatch.setattr(onnx_runtime, "gpu_visible", lambda: False)
+    assert onnx_runtime.providers_for("auto", cpu) == cpu
+
+
+def test_session_memory_options() -> None:
+    options = onnx_runtime.session_options(2)
+    assert not options.enable_cpu_mem_arena and not options.enable_mem_pattern
+    assert options.intra_op_num_threads == 2
