@@ -195,3 +195,20 @@ def test_metrics_against_references_are_shown(browser: Any, tmp_path: Path) -> N
         assert len(rows) == 3 and rows[1].startswith("bass")
         assert opened.js("document.getElementById('median').hidden") is False
         assert "Median over the tracks" in opened.page.locator("#median").inner_text()
+
+
+def test_the_demo_separated_with_report_plays_in_sync(browser: Any, tmp_path: Path) -> None:
+    """The issue's "done when": ap extract hpss demo.mp4 --output-dir stems --report, then play the page."""
+    from audio_playground.cli import run
+
+    assert run(["demo", str(tmp_path / "demo.mp4"), "--seconds", "6"]) == 0
+    assert (
+        run(["extract", "hpss", str(tmp_path / "demo.mp4"), "--output-dir", str(tmp_path / "stems"), "--report"]) == 0
+    )
+    for opened in open_page(browser, (tmp_path / "stems" / "report.html").as_uri()):
+        assert opened.js("[...document.querySelectorAll('audio')].map(a => a.readyState)") == [4, 4, 4]  # + the mp4
+        opened.page.keyboard.press("Space")
+        opened.page.wait_for_timeout(1500)
+        stems = opened.js(STOP_AND_READ.replace("#track-1", "#track-0"))[:2]
+        assert stems[0] > 1.0 and abs(stems[0] - stems[1]) < 0.05, stems
+        assert opened.errors == [] and opened.blocked == []
