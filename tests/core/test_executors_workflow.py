@@ -53,3 +53,22 @@ def test_run_batch_needs_inputs_and_no_report(ap, tmp_path: Path, isolated: Path
     flow.write_text(WORKFLOW)
     result = ap("run", "--config", flow, song, "-j", "2", "--report")
     assert result.code == ExitStatus.USAGE and "--report needs" in result.err
+
+
+def test_workflow_task_in_this_process(tmp_path: Path, isolated: Path) -> None:
+    from audio_playground.executors.batch import run_batch
+    from audio_playground.executors.workflow import WorkflowTask
+    from audio_playground.specs import WorkItem
+
+    song = write_wav(tmp_path / "s.wav", noise(2, 4000), 16000)
+    flow = isolated / "flow.yaml"
+    flow.write_text(WORKFLOW)
+    task = WorkflowTask(
+        workflow=str(flow), output_dir=str(isolated / "m"), cwd=str(isolated), variables={"out": "here"}
+    )
+    assert task.model_name() is None and not task.uses_gpu and task.output_options()["vars"] == {"out": "here"}
+    summary = run_batch(task, iter([WorkItem(0, str(song), "s")]), total=1)
+    assert summary.done == 1 and (isolated / "here" / "s" / "harmonic-hpss.wav").is_file()
+    record = read_manifest(isolated / "m")[str(song)]
+    assert record["worker"].startswith("local:") and record["audio_seconds"] == 0.25
+    assert WorkflowTask(workflow=str(tmp_path / "gone.yaml"), output_dir="", cwd="").fingerprint()

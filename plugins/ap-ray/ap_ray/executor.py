@@ -8,7 +8,8 @@ atomically by the worker straight into the output folder, which every node must 
 
 Items stream from the driver: at most one per actor is in flight, so a manifest of 100,000 files never sits in
 the driver's memory. Actors restart when killed (`max_restarts=-1`) and Ray re-runs the item that was on them
-(`max_task_retries`); an item that kills its actor every time fails after that many tries, alone.
+(`max_task_retries`, 3 unless AP_RAY_TASK_RETRIES says); an item that kills its actor every time fails after
+that many tries, alone.
 
 Default: a local Ray instance started for the run (listening on 127.0.0.1 only) and stopped after it;
 `--address auto` or `--address HOST:PORT` joins a running cluster and leaves it running.
@@ -37,11 +38,12 @@ CONNECT_ENV = {
     "RAY_gcs_server_port_wait_time_s": "5",
 }
 """Ray waits minutes for an unreachable cluster by default; a batch wants one clear line within seconds."""
-TASK_RETRIES = 3
+RETRIES_ENV = "AP_RAY_TASK_RETRIES"
+"""How many more times Ray runs an item whose worker died mid-item (default 3)."""
 FORWARDED_PREFIX = "AUDIO_PLAYGROUND_"
 
 
-class RayWorker:
+class RayWorker:  # pragma: no cover - runs in Ray's worker processes (the tests check what it returns)
     """A Ray actor holding one worker of the batch's task (a SeparateWorker, ...) for the whole batch."""
 
     def __init__(self, task: Any) -> None:
@@ -52,9 +54,6 @@ class RayWorker:
 
     def run(self, item: WorkItem) -> dict[str, Any]:
         return self.worker(item)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 def check_reachable(address: str, timeout: float = 3.0) -> None:
@@ -145,11 +144,12 @@ def run(ctx: BatchContext, items: Iterator[WorkItem]) -> Iterator[dict[str, Any]
     actors: list[Any] = []
     try:
         count, num_cpus, num_gpus = plan(ctx.task, ctx.workers, ray.cluster_resources())
+        retries = int(os.environ.get(RETRIES_ENV, "3"))
         actor_class = ray.remote(RayWorker).options(
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             max_restarts=-1,
-            max_task_retries=TASK_RETRIES,
+            max_task_retries=retries,
             runtime_env={"env_vars": _forwarded_env()},
         )
         actors = [actor_class.remote(ctx.task) for _ in range(count)]
@@ -165,12 +165,8 @@ def run(ctx: BatchContext, items: Iterator[WorkItem]) -> Iterator[dict[str, Any]
                     yield ray.get(ref)
                 except RayError as exc:
                     cause = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    yield failed_record(
-                        ctx.task,
-                        item,
-                        f"{item.input}: the Ray worker failed {TASK_RETRIES + 1} times ({type(exc).__name__}: {cause})",
-                        worker="ray",
-                    )
+                    error = f"{item.input}: its Ray worker died ({retries + 1} tries; {type(exc).__name__}: {cause})"
+                    yield failed_record(ctx.task, item, error, worker="ray")
 
         for item in items:
             while not idle:
