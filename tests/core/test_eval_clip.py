@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import soundfile as sf
@@ -12,13 +13,16 @@ from audio_playground.audio.writer import RESCALE_HEADROOM, AudioWriter, commit_
 from audio_playground.evaluation import check_track, discover
 from tests.conftest import write_wav
 
+if TYPE_CHECKING:
+    from audio_playground.audio.writer import ClipMode
+
 
 def _write(tmp_path: Path, clip: str) -> dict[str, np.ndarray]:
     loud = np.array([[0.5, 4.0, -1.0]], dtype=np.float32)
     quiet = np.array([[0.5, -2.0, 0.25]], dtype=np.float32)
     soft = np.array([[0.5, 0.1, 0.25]], dtype=np.float32)
     writers = {
-        name: AudioWriter(tmp_path / clip / f"{name}.wav", 8000, 1, bit_depth="32f", clip=clip)  # type: ignore[arg-type]
+        name: AudioWriter(tmp_path / clip / f"{name}.wav", 8000, 1, bit_depth="32f", clip=cast("ClipMode", clip))
         for name in ("loud", "quiet", "soft")
     }
     for name, block in zip(writers, (loud, quiet, soft), strict=True):

@@ -271,3 +271,63 @@ def test_pure_tones_warn_that_sir_isr_sar_are_rounding_noise(tmp_path: Path) -> 
     write_folder(tmp_path / "refs2", refs, names, rate)
     write_folder(tmp_path / "est2", noisy, names, rate)
     assert evaluate(tmp_path / "est2", tmp_path / "refs2", checks=False).tracks[0].warnings == []
+
+
+def test_edges_lengths_found_while_streaming_lossy_references_and_identical_stems(tmp_path: Path) -> None:
+    from audio_playground import evaluation
+    from audio_playground.errors import InputError, OutputError
+    from audio_playground.evaluation.report import write_text_atomic
+    from tests.core.media import write_lossy
+
+    rate = 8000
+    refs, est, names = small(2.0)
+    write_folder(tmp_path / "refs", refs, names, rate)
+    write_folder(tmp_path / "short", est[:, :-10], names, rate)
+
+    def opener() -> tuple[list[BlockReader], list[BlockReader]]:
+        return (
+            [BlockReader(tmp_path / "refs" / f"{n}.wav") for n in names],
+            [BlockReader(tmp_path / "short" / f"{n}.wav") for n in names],
+        )
+
+    with pytest.raises(UsageError, match=r"has 15990 frames but .* has 16000"):
+        evaluate_sources(opener, window=rate, hop=rate)
+    # a lossy reference: its length is only known once decoded (--resample reads it)
+    for name, signal in zip(names, refs, strict=True):
+        write_lossy(tmp_path / "mp3" / f"{name}.mp3", signal.T.astype(np.float32), rate)
+    report = evaluate(tmp_path / "short", tmp_path / "mp3", resample=True, checks=False)
+    assert report.median["drums"]["global_sdr"] is not None
+    # two identical references: G is exactly singular (museval's lstsq fallback); the track is flagged
+    twins = refs[[0, 0]]
+    write_folder(tmp_path / "twins", twins, ["a", "b"], rate)
+    write_folder(tmp_path / "twin-est", est[[0, 1]], ["a", "b"], rate)
+
+    def twin_opener() -> tuple[list[BlockReader], list[BlockReader]]:
+        return (
+            [BlockReader(tmp_path / "twins" / f"{n}.wav") for n in "ab"],
+            [BlockReader(tmp_path / "twin-est" / f"{n}.wav") for n in "ab"],
+        )
+
+    flagged = evaluate_sources(twin_opener, window=rate, hop=rate, taps=32)
+    assert flagged[0].ill_conditioned and flagged[0].median("sdr") is not None
+    # a silent reference's stem is n/a: --fail-under on it fails
+    silent = refs.copy()
+    silent[1] = 0.0
+    write_folder(tmp_path / "silent", silent, names, rate)
+    na = evaluate(tmp_path / "short", tmp_path / "silent", resample=True, checks=False)
+    assert na.failures({"bass": 0.0}) == ["bass: median SDR is n/a, below 0 dB"]
+    # not audio, as a reference; writing beside a file; unknown attributes
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "drums.wav").write_text("not audio")
+    (tmp_path / "junk-est").mkdir()
+    write_wav(tmp_path / "junk-est" / "drums.wav", est[0].T, rate)
+    with pytest.raises(InputError, match="not an audio file"):
+        evaluate(tmp_path / "junk-est", tmp_path / "junk")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_text_atomic(tmp_path / "junk" / "drums.wav" / "x.json", "{}")
+    (tmp_path / "a-dir.json").mkdir()
+    with pytest.raises(OutputError, match="cannot write"):
+        write_text_atomic(tmp_path / "a-dir.json", "{}")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".a-dir.json")]
+    with pytest.raises(AttributeError):
+        _ = evaluation.nothing_here

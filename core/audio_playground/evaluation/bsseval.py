@@ -132,9 +132,7 @@ def _correlations(stream: _Lockstep, nsrc: int, taps: int) -> dict[str, Any]:
     chans = stream.channels
     sig = nsrc * chans
     lag = taps - 1
-    size = _FFT
-    while size - 2 * lag < 4 * lag:
-        size *= 2
+    size = max(_FFT, 1 << (6 * lag).bit_length())  # blocks at least twice as long as their overlap
     block = size - 2 * lag
     bins = size // 2 + 1
     sxx = np.zeros((sig, sig, bins), np.complex128)
@@ -210,12 +208,13 @@ def _filters(corr: dict[str, Any], active: list[int], chans: int, taps: int) -> 
     kept = [(k, s, c) for k, s in enumerate(active) for c in range(chans) if keep[s, c]]
     sig_index = np.array([s * chans + c for _, s, c in kept])
     est_index = np.array([s * chans + c for s in active for c in range(chans)])
-    rxx = corr["rxx"][np.ix_(sig_index, sig_index)]
-    blocks = rxx[:, :, toeplitz_index]  # (sig, sig, taps, taps), negative lags wrap to the end
-    del rxx
+    rxx = corr["rxx"]
     n = len(sig_index) * taps
-    gram = np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(n, n)
-    del blocks
+    gram = np.empty((n, n), order="F")  # Fortran order: LAPACK factors a copy of it in place
+    for a, row in enumerate(sig_index):
+        for b, col in enumerate(sig_index):
+            # negative lags wrap to the end of the circular correlation
+            gram[a * taps : (a + 1) * taps, b * taps : (b + 1) * taps] = rxx[row, col][toeplitz_index]
     rxy = corr["rxy"][np.ix_(sig_index, est_index)]
     d = rxy[:, :, -lags].transpose(0, 2, 1).reshape(n, len(est_index))  # D[(src, ch, tap), est ch] = r[-tap]
     nact = len(active)
@@ -243,15 +242,19 @@ def _solve(gram: np.ndarray, d: np.ndarray, eps: float) -> tuple[np.ndarray, flo
     import numpy as np
     from scipy import linalg
 
-    loaded = gram.copy()  # G + eps * I, as museval adds it, without an identity matrix as large as G
+    loaded = np.array(gram, order="F")  # G + eps * I, as museval adds it, without an identity matrix
     loaded.flat[:: gram.shape[0] + 1] += eps
-    norm = float(np.abs(loaded).sum(axis=0).max())
+    step = 512
+    norm = max(float(np.abs(loaded[:, i : i + step]).sum(axis=0).max()) for i in range(0, gram.shape[1], step))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         lu, pivots = linalg.lu_factor(loaded, overwrite_a=True, check_finite=False)
     if np.any(np.diag(lu) == 0):
-        return np.linalg.lstsq(gram, d, rcond=None)[0], 0.0
-    rcond = float(linalg.lapack.dgecon(lu, norm, norm="1")[0])
+        # museval's fallback, lstsq; any least-squares solution gives the same projections, and so the same
+        # scores: QR with pivoting (gelsy) is the faster way to one
+        return linalg.lstsq(gram, d, lapack_driver="gelsy", check_finite=False)[0], 0.0
+    (gecon,) = linalg.get_lapack_funcs(("gecon",), (lu,))
+    rcond = float(gecon(lu, norm, norm="1")[0])
     return linalg.lu_solve((lu, pivots), d, check_finite=False), rcond
 
 
@@ -387,6 +390,7 @@ def evaluate_sources(
         if s.silent_reference:
             continue
         target = alpha[j] ** 2 * ref_energy[j]
-        value = float(_safe_db(np.float64(target), np.float64(si_noise[j]))) if target > 0 else -math.inf
+        noise = float(si_noise[j])
+        value = (math.inf if noise == 0 else 10.0 * math.log10(target / noise)) if target > 0 else -math.inf
         s.si_sdr = value if math.isfinite(value) else None
     return scores

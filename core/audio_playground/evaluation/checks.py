@@ -40,9 +40,8 @@ class Check:
         return asdict(self)
 
 
-def _db(num: float, den: float) -> float | None:
-    if den <= 0:
-        return None
+def _db(num: float, den: float) -> float:
+    """10 log10(num / den) for den > 0, floored at FLOOR_DB."""
     if num <= 0:
         return FLOOR_DB
     return max(FLOOR_DB, 10.0 * math.log10(num / den))
@@ -112,7 +111,6 @@ def _sum_check(ss: float, sm: float, mm: float, tolerance_db: float) -> Check:
     # stems unrelated to the mix (no positive gain fits): the plain error
     plain = gain <= 0
     value = _db(max(ss - 2 * sm + mm, 0.0), mm) if plain else _db(max(ss - sm * sm / mm, 0.0), sm * sm / mm)
-    assert value is not None
     ok = value <= tolerance_db
     verdict = "add up to the mix" if ok else "do not add up to the mix"
     scaled = f" x {gain:.3f}" if gain > 0 and abs(gain - 1.0) > 1e-3 else ""

@@ -50,7 +50,7 @@ class BlockReader:
             except StopIteration:
                 self._done = True
                 break
-            except DecodeError as exc:
+            except DecodeError as exc:  # pragma: no cover - a file that probes but breaks mid-stream
                 raise InputError(f"cannot decode ({exc.message})", path=self.path, hint="check the file") from exc
             if block.shape[1]:
                 self._pending.append(block)

@@ -74,6 +74,10 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
 def _median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(statistics.median(present)) if present else None
@@ -185,7 +189,7 @@ def _score_track(
         values = {m: score.median(m) for m in ("sdr", "sir", "isr", "sar")}
         values["global_sdr"] = _finite(score.global_sdr)
         values["si_sdr"] = _finite(score.si_sdr)
-        out[stem] = {m: None if values[m] is None else round(float(values[m]), 4) for m in METRICS}
+        out[stem] = {m: _rounded(values[m]) for m in METRICS}
     return out, [ILL_CONDITIONED_WARNING] if any(s.ill_conditioned for s in scores) else []
 
 
