@@ -31,6 +31,13 @@ def _by(checks: list[Check]) -> dict[tuple[str | None, str], Check]:
     return {(c.stem, c.name): c for c in checks}
 
 
+def test_package_exports_the_contract() -> None:
+    from audio_playground import evaluation
+
+    assert evaluation.evaluate.__module__ == "audio_playground.evaluation.report"
+    assert evaluation.EvalReport([]).to_dict() == {"tracks": [], "median": {}}
+
+
 def test_clean_track_passes_every_check(tmp_path: Path) -> None:
     [track] = discover(_write_track(tmp_path / "song", _stems()))
     assert track.name == "song" and set(track.stems) == {"drums", "bass", "harmony"}

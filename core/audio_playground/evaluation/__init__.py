@@ -12,10 +12,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from audio_playground.evaluation.checks import Check, check_track
     from audio_playground.evaluation.layout import Track, discover
+    from audio_playground.evaluation.report import EvalReport, TrackReport, evaluate
 
-__all__ = ["Check", "Track", "check_track", "discover"]
+__all__ = ["Check", "EvalReport", "Track", "TrackReport", "check_track", "discover", "evaluate"]
 
-_HOMES = {"Track": "layout", "discover": "layout", "Check": "checks", "check_track": "checks"}
+_HOMES = {
+    "Track": "layout",
+    "discover": "layout",
+    "Check": "checks",
+    "check_track": "checks",
+    "evaluate": "report",
+    "EvalReport": "report",
+    "TrackReport": "report",
+}
 
 
 def __getattr__(name: str) -> Any:
