@@ -8,7 +8,7 @@ the released models' DACVAE geometry (48 kHz, a 1920-sample hop: 25 frames/s; de
 smallest Perception Encoder, and a T5 encoder with a small byte-pair tokenizer trained on sound words, in
 text_encoder/. The folder has the hub's layout (config.json, checkpoint.pt with every weight but T5's, as on
 facebook/sam-audio-*, so upstream's own strict load takes it) and is noise-like: it exercises the real code
-path, not separation quality. With Meta's sam_audio it takes about 560 MB (the fixed-size codec decoder and
+path, not separation quality. With Meta's sam_audio it takes about 530 MB (the fixed-size codec decoder and
 vision encoder); the decoder makes it slow on a CPU (seconds per second of audio).
 """
 
