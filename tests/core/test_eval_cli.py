@@ -38,17 +38,17 @@ def test_eval_prints_the_table_and_writes_json_and_csv(ap, tmp_path: Path) -> No
 
 def test_fail_under_exits_1_after_writing(ap, tmp_path: Path) -> None:
     est, refs = _folders(tmp_path)
-    ok = ap("eval", est, "-r", refs, "--fail-under", "drums=-100", "--fail-under", "bass=-100")
+    ok = ap("eval", est, "--references", refs, "--fail-under", "drums=-100", "--fail-under", "bass=-100")
     assert ok.code == 0, ok.err
-    bad = ap("eval", est, "-r", refs, "--fail-under", "drums=100", "--json", tmp_path / "r.json")
+    bad = ap("eval", est, "--references", refs, "--fail-under", "drums=100", "--json", tmp_path / "r.json")
     assert bad.code == 1
     [line] = [x for x in bad.err.splitlines() if x.startswith("error:")]
     assert "drums: median SDR" in line and "below 100 dB" in line
     assert (tmp_path / "r.json").exists()
-    si = ap("eval", est, "-r", refs, "--fail-under", "vocals=100", "--metric", "si_sdr")
+    si = ap("eval", est, "--references", refs, "--fail-under", "vocals=100", "--metric", "si_sdr")
     assert si.code == 1 and "SI-SDR" in si.err
-    assert ap("eval", est, "-r", refs, "--fail-under", "drums").code == 2
-    assert ap("eval", est, "-r", refs, "--fail-under", "drums=loud").code == 2
+    assert ap("eval", est, "--references", refs, "--fail-under", "drums").code == 2
+    assert ap("eval", est, "--references", refs, "--fail-under", "drums=loud").code == 2
     assert ap("eval", est, "--fail-under", "drums=1").code == 2
 
 
@@ -63,7 +63,7 @@ def test_checks_only_and_bad_input(ap, tmp_path: Path) -> None:
     for args in (
         ("eval", tmp_path / "nope"),
         ("eval", mix),
-        ("eval", tmp_path / "refs", "-r", tmp_path / "empty"),
+        ("eval", tmp_path / "refs", "--references", tmp_path / "empty"),
     ):
         (tmp_path / "empty").mkdir(exist_ok=True)
         bad = ap(*args)
@@ -73,7 +73,7 @@ def test_checks_only_and_bad_input(ap, tmp_path: Path) -> None:
     (tmp_path / "junk" / "vocals.wav").write_text("not audio")
     bad = ap("eval", tmp_path / "junk")
     assert bad.code == 2 and "vocals.wav: not an audio file" in bad.err
-    mismatch = ap("eval", est / "song", "-r", tmp_path / "refs" / "song", "--window", "0.5", "--hop", "0.25")
+    mismatch = ap("eval", est / "song", "--references", tmp_path / "refs" / "song", "--window", "0.5", "--hop", "0.25")
     assert mismatch.code == 0, mismatch.err
 
 

@@ -40,7 +40,6 @@ def parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 @click.argument("estimates", type=click.Path(path_type=Path))
 @click.option(
     "--references",
-    "-r",
     type=click.Path(path_type=Path),
     default=None,
     help="Folder of true stems, laid out like ESTIMATES. Without it only the reference-free checks run.",
