@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import resource
 import subprocess
 import sys
 import tempfile
@@ -140,9 +139,11 @@ def memory(args: argparse.Namespace) -> None:
 
 
 def peak(args: argparse.Namespace) -> None:
+    """Peak RSS of this process: VmHWM (ru_maxrss would carry the parent's peak over fork and exec)."""
     seconds, _ = (ours if args.mode == "ours" else theirs)(Path(args.est), Path(args.refs))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{seconds:.1f} s, peak RSS {rss:.0f} MB")
+    status = Path("/proc/self/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+    print(f"{seconds:.1f} s, peak RSS {int(line.split()[1]) / 1024:.0f} MB (VmHWM)")
 
 
 def hpss(args: argparse.Namespace) -> None:
