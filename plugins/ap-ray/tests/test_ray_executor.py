@@ -300,3 +300,16 @@ def test_ap_run_on_the_cluster(head, tmp_path: Path, capsys) -> None:
     records = read_manifest(tmp_path / "m")
     assert len(records) == 3 and all(r["status"] == "done" and r["worker"].startswith("ray:") for r in records.values())
     assert (tmp_path / "out" / "w2" / "percussive-hpss.wav").is_file()
+
+
+def test_a_script_already_connected_keeps_its_connection(head, tmp_path: Path) -> None:
+    import ray
+
+    ray.init(address=head.address, log_to_driver=False)
+    try:
+        song = write_wav(tmp_path / "in" / "s.wav", 0.25, seed=500)
+        summary = audio_playground.batch([song.parent], tmp_path / "out", executor="ray", cache=False)
+        assert summary.done == 1
+        assert ray.is_initialized()  # the batch used the script's connection and left it open
+    finally:
+        ray.shutdown()
