@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from audio_playground.errors import UsageError
-from audio_playground.specs import SeparateResult
+from audio_playground.executors.task import SeparateTask, SeparateWorker
+from audio_playground.specs import SeparateResult, WorkItem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -227,6 +228,7 @@ def ensemble_file(
     cache: CacheSession | None = None,
     on_chunk: Callable[[int, int | None, float], None] | None = None,
     bitrate: int | None = None,
+    track: str | None = None,
 ) -> EnsembleResult:
     """Run every member on `src` (cached like any separation), then write the combined shared stems."""
     from audio_playground import api
@@ -270,7 +272,12 @@ def ensemble_file(
             outputs.append((label, result.stems))
             served[label] = result.cached
         stems = common_stems([(label, list(paths)) for label, paths in outputs])
-        names = {"track": src.stem, "suffix": suffix, "ext": FORMATS[output_format].ext, "model": "+".join(served)}
+        names = {
+            "track": track or src.stem,
+            "suffix": suffix,
+            "ext": FORMATS[output_format].ext,
+            "model": "+".join(served),
+        }
         paths = {stem: out_dir / filename.format(stem=stem, **names) for stem in stems}
         for path in paths.values():
             format_for_path(path, output_format)  # a --filename suffix that does not fit the format
@@ -300,3 +307,69 @@ def ensemble_file(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return EnsembleResult(source=src, output_dir=out_dir, stems=paths, cached=all(served.values()), members=served)
+
+
+# ---------------------------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class EnsembleTask(SeparateTask):
+    """`extract ensemble` for every item of a batch: options hold the members, the algorithm and the weights.
+
+    options = {"members": [{"separator", "model", "options"}, ...], "algorithm": str, "weights": [float, ...]}
+    """
+
+    def worker(self, *, label: str | None = None, pm: Any = None, warn: Any = None) -> SeparateWorker:
+        return EnsembleWorker(self, label=label, pm=pm, warn=warn)
+
+
+class EnsembleWorker(SeparateWorker):
+    """Runs items of an EnsembleTask: every member chosen once per worker, each model loaded on first need."""
+
+    def load(self) -> None:
+        from audio_playground import api
+
+        task = self.task
+        self.members = [
+            (
+                Member(m["separator"], m.get("model"), m.get("options") or {}),
+                api.load(
+                    m["separator"],
+                    backend=task.backend,
+                    options=m.get("options") or {},
+                    device=task.device,
+                    pm=self.pm,
+                    warn=self.warn,
+                    lazy=True,
+                ),
+            )
+            for m in task.options["members"]
+        ]
+
+    def backend(self) -> str | None:
+        return "+".join(loaded.spec.backend for _, loaded in self.members)
+
+    def model_loaded(self) -> bool:
+        return any(loaded.loaded for _, loaded in self.members)
+
+    def separate(self, src: Path, item: WorkItem, on_chunk: Any) -> EnsembleResult:
+        task = self.task
+        return ensemble_file(
+            self.members,
+            src,
+            task.output_dir,
+            algorithm=task.options["algorithm"],
+            weights=task.options["weights"],
+            filename=task.filename,
+            track=item.track,
+            suffix=task.suffix if task.suffix is not None else "ensemble",
+            output_format=task.output_format,
+            bit_depth=task.bit_depth,
+            bitrate=task.bitrate,
+            sample_rate=task.sample_rate,
+            clip=task.clip,
+            start_time=task.start_time,
+            end_time=task.end_time,
+            on_chunk=on_chunk,
+            cache=self.cache,
+        )

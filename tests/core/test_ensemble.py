@@ -193,3 +193,26 @@ def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run(
     (stale / "0" / "harmonic.wav").write_bytes(b"left by a killed run")
     assert ap("extract", "ensemble", stereo_wav, "-o", out, *MEMBERS).code == 0
     assert sorted(p.name for p in out.iterdir()) == ["harmonic-ensemble.wav", "percussive-ensemble.wav"]
+
+
+def test_a_batch_runs_on_worker_processes_with_a_run_manifest(
+    ap: Callable[..., Result], stereo_wav: Path, tmp_path: Path
+) -> None:
+    import json
+
+    second = write_wav(tmp_path / "in" / "other.wav", noise(2, 44100, seed=3), 44100)
+    one = ap("extract", "ensemble", stereo_wav, second, "-o", tmp_path / "seq", *MEMBERS, "--algorithm", "min_mag")
+    two = ap(
+        "extract", "ensemble", tmp_path / "in", "-o", tmp_path / "par", *MEMBERS, "--algorithm", "min_mag", "-j", "2"
+    )
+    assert one.code == two.code == 0, two.err
+    for track in ("song", "other"):
+        for stem in ("harmonic", "percussive"):
+            name = f"{track}/{stem}-ensemble.wav"
+            assert (tmp_path / "seq" / name).read_bytes() == (tmp_path / "par" / name).read_bytes()
+    records = [json.loads(line) for line in (tmp_path / "par" / "run-manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["track"] for r in records) == ["other", "song"]
+    assert {r["status"] for r in records} == {"done"}
+    assert all(r["separator"] == "ensemble" and r["backend"] == "numpy+numpy" for r in records)
+    assert records[0]["options"]["algorithm"] == "min_mag"
+    assert [m["options"]["margin"] for m in records[0]["options"]["members"]] == [1.0, 3.0]

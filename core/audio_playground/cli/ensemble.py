@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from audio_playground.cli.options import add_global_options, no_cache_option, output_format_options, time_options
-from audio_playground.errors import APError, ExitStatus, UsageError
+from audio_playground.errors import UsageError
 from audio_playground.workflow.outputs import declare_outputs
 
 NAME = "ensemble"
@@ -131,6 +131,7 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
     """
     from audio_playground import api, caching, ensemble
     from audio_playground.cli.app import get_app
+    from audio_playground.cli.extract import batch_output, plan_inputs, run_task_batch
     from audio_playground.steps import step
 
     app = get_app()
@@ -140,76 +141,70 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
         raise UsageError("an ensemble needs two or more --member", hint="e.g. --member hpss --member demucs")
     weights = ensemble.parse_weights(kwargs["weights"], len(members))
     settings = _parse_settings(kwargs["settings"])
-    files = api.expand_inputs(inputs)
-    template = kwargs["filename"] or (api.DEFAULT_FILENAME if len(files) == 1 else api.MULTI_FILENAME)
-    api.check_template(template)
-    if len(files) > 1 and "{track}" not in template:
-        raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
+    options = [
+        member_options(app, m, label, settings)
+        for m, label in zip(members, ensemble.member_labels(members), strict=True)
+    ]
+    backend = kwargs["backend"] or config.backend
+    files, template, batch = plan_inputs(list(inputs), kwargs, config)
+    if batch:
+        task = ensemble.EnsembleTask(
+            separator=NAME,
+            options={
+                "members": [
+                    {"separator": m.separator, "model": m.model, "options": o}
+                    for m, o in zip(members, options, strict=True)
+                ],
+                "algorithm": kwargs["algorithm"],
+                "weights": list(weights),
+            },
+            backend=backend,
+            **batch_output(template, kwargs),
+        )
+        return run_task_batch(task, list(inputs), files, kwargs)
     loaded = [
         (
             member,
             api.load(
-                member.separator,
-                backend=kwargs["backend"] or config.backend,
-                options=member_options(app, member, label, settings),
-                device=config.device,
-                pm=app.pm,
-                warn=app.warn,
-                lazy=True,
+                member.separator, backend=backend, options=o, device=config.device, pm=app.pm, warn=app.warn, lazy=True
             ),
         )
-        for member, label in zip(members, ensemble.member_labels(members), strict=True)
+        for member, o in zip(members, options, strict=True)
     ]
     cache = None if kwargs["no_cache"] else caching.open_cache(app.pm, config, app.warn)
     reporter = app.progress(kwargs["progress"])
-    reporter.files(len(files))
-    results, failed = [], []
+    path = files[0]
     try:
-        for path in files:
-            try:
-                with step(app.pm, "separate", {"src": path, "separator": NAME}) as run:
-                    run.result = ensemble.ensemble_file(
-                        loaded,
-                        path,
-                        kwargs["output_dir"],
-                        algorithm=kwargs["algorithm"],
-                        weights=weights,
-                        filename=template,
-                        suffix=kwargs["suffix"],
-                        output_format=kwargs["output_format"] or config.output_format,
-                        bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                        bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
-                        sample_rate=kwargs["sample_rate"],
-                        clip=kwargs["clip"] or config.clip,
-                        start_time=kwargs["start_time"],
-                        end_time=kwargs["end_time"],
-                        cache=cache,
-                        on_chunk=run.chunk(path),
-                    )
-                    run.cached = run.result.cached
-                results.append(run.result)
-            except APError as exc:
-                if len(files) == 1:
-                    raise
-                failed.append(path)
-                click.echo(f"error: {exc}", err=True)
-            reporter.file_done()
+        with step(app.pm, "separate", {"src": path, "separator": NAME}) as run:
+            run.result = ensemble.ensemble_file(
+                loaded,
+                path,
+                kwargs["output_dir"],
+                algorithm=kwargs["algorithm"],
+                weights=weights,
+                filename=template,
+                suffix=kwargs["suffix"],
+                output_format=kwargs["output_format"] or config.output_format,
+                bit_depth=kwargs["bit_depth"] or config.bit_depth,
+                bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
+                sample_rate=kwargs["sample_rate"],
+                clip=kwargs["clip"] or config.clip,
+                start_time=kwargs["start_time"],
+                end_time=kwargs["end_time"],
+                cache=cache,
+                on_chunk=run.chunk(path),
+            )
+            run.cached = run.result.cached
     finally:
         reporter.close()
-    for result in results:
-        served = ", ".join(f"{m} (cached)" if hit else m for m, hit in result.members.items())
-        app.log.info("ensembled", source=str(result.source), stems=len(result.stems), members=served)
-    if failed:
-        raise _Failed(f"{len(failed)} of {len(files)} inputs failed: {', '.join(map(str, failed))}")
-    return results[0] if len(results) == 1 else results
-
-
-class _Failed(APError):
-    exit_code = ExitStatus.FAILURE
+    served = ", ".join(f"{m} (cached)" if hit else m for m, hit in run.result.members.items())
+    app.log.info("ensembled", source=str(path), stems=len(run.result.stems), members=served)
+    return run.result
 
 
 def build_ensemble_command() -> click.Command:
     """The `extract ensemble` command, with the global options and its declared outputs."""
+    from audio_playground.executors.cli import batch_params
     from audio_playground.specs import SeparateResult
 
     def callback(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
@@ -221,4 +216,5 @@ def build_ensemble_command() -> click.Command:
     command = click.command(NAME, context_settings=_CONTEXT, short_help="Combine the stems of several separators")(
         callback
     )
+    command.params.extend(batch_params())
     return add_global_options(declare_outputs(SeparateResult)(command))

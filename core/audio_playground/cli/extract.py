@@ -291,20 +291,8 @@ def _run_extract(
     raw_inputs = [*kwargs.get("inputs", ()), *kwargs.get("src", ())]
     if atomic and all(o.name != "segment" for o in options):
         raw_inputs += _expand_globs(kwargs.get("segment", ()))
-    recursive = bool(kwargs.get("recursive"))
-    manifest_file = kwargs.get("input_manifest")
-    retry = bool(kwargs.get("retry_failed"))
-    executor = kwargs.get("executor") or config.executor
-    if not raw_inputs and manifest_file is None and not retry:
-        raise APUsageError("no input given", hint="pass one or more files or folders")
-    files = [path for path, _ in expand(raw_inputs, recursive=recursive)]
-    single = len(files) == 1 and manifest_file is None and not retry
-    default_template = api.ATOMIC_FILENAME if atomic else (api.DEFAULT_FILENAME if single else api.MULTI_FILENAME)
-    template = kwargs["filename"] or default_template
-    api.check_template(template)
-    if not single and "{track}" not in template:
-        raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
-    if kwargs.get("address") is not None or executor != "local" or not single:
+    files, template, batch = plan_inputs(raw_inputs, kwargs, config, atomic=atomic)
+    if batch:
         return _run_batch(name, options, template, raw_inputs, files, kwargs)
     values = option_values(options, kwargs)
     # Lazy: the model loads only when the cache does not serve the input.
@@ -348,6 +336,31 @@ def _run_extract(
     return run.result
 
 
+def plan_inputs(
+    raw_inputs: list[Any], kwargs: dict[str, Any], config: Any, *, atomic: bool = False
+) -> tuple[list[Path], str, bool]:
+    """(files given, the --filename template in force, whether the run goes through an executor as a batch).
+
+    One file on the local executor runs right here, without a run manifest; several files, a --manifest,
+    --retry-failed, another executor or an --address make a batch.
+    """
+    from audio_playground import api
+
+    manifest_file = kwargs.get("input_manifest")
+    retry = bool(kwargs.get("retry_failed"))
+    executor = kwargs.get("executor") or config.executor
+    if not raw_inputs and manifest_file is None and not retry:
+        raise APUsageError("no input given", hint="pass one or more files or folders")
+    files = [path for path, _ in expand(raw_inputs, recursive=bool(kwargs.get("recursive")))]
+    single = len(files) == 1 and manifest_file is None and not retry
+    default_template = api.ATOMIC_FILENAME if atomic else (api.DEFAULT_FILENAME if single else api.MULTI_FILENAME)
+    template = kwargs["filename"] or default_template
+    api.check_template(template)
+    if not single and "{track}" not in template:
+        raise click.UsageError(f"--filename {template!r} needs {{track}} with several inputs")
+    return files, template, kwargs.get("address") is not None or executor != "local" or not single
+
+
 def _run_batch(
     name: str,
     options: tuple[OptionSpec, ...],
@@ -357,39 +370,56 @@ def _run_batch(
     kwargs: dict[str, Any],
 ) -> Any:
     """Several inputs (or a manifest, or --retry-failed, or another executor): through the executor, with a manifest."""
+    from audio_playground.cli.app import get_app
+    from audio_playground.executors.task import SeparateTask
+
+    config = get_app().config
+    task = SeparateTask(
+        separator=name,
+        options=option_values(options, kwargs),
+        ignored=tuple(o.name for o in options if not o.cache_key),
+        backend=kwargs["backend"] or config.backend,
+        video=tuple(kwargs.get("video", ())),
+        **batch_output(template, kwargs),
+    )
+    return run_task_batch(task, raw_inputs, files, kwargs)
+
+
+def batch_output(template: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The SeparateTask fields every composite extract command fills the same way (outputs, device, cache)."""
+    from audio_playground.cli.app import get_app
+    from audio_playground.executors.task import check_inside
+
+    config = get_app().config
+    check_inside(template)
+    return {
+        "output_dir": str(Path(kwargs["output_dir"]).absolute()),
+        "filename": template,
+        "device": config.device,
+        "suffix": kwargs["suffix"],
+        "output_format": kwargs["output_format"] or config.output_format,
+        "bit_depth": kwargs["bit_depth"] or config.bit_depth,
+        "bitrate": kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
+        "sample_rate": kwargs["sample_rate"],
+        "clip": kwargs["clip"] or config.clip,
+        "start_time": kwargs["start_time"],
+        "end_time": kwargs["end_time"],
+        "cache": not kwargs["no_cache"] and config.cache,
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def run_task_batch(task: Any, raw_inputs: list[Any], files: list[Path], kwargs: dict[str, Any]) -> Any:
+    """Run `task` over the inputs (or a manifest, or the failed inputs) on the executor, with a run manifest."""
     from audio_playground import caching
     from audio_playground.cli.app import get_app
     from audio_playground.executors.cli import run_extract_batch
     from audio_playground.executors.inputs import failed_items, work_items
-    from audio_playground.executors.task import SeparateTask, check_inside
 
     app = get_app()
-    config = app.config
-    check_inside(template)
-    output_dir = Path(kwargs["output_dir"]).absolute()
-    use_cache = not kwargs["no_cache"] and config.cache
+    output_dir = Path(task.output_dir)
     # Without a cache plugin, a rerun skips the inputs the manifest says finished.
-    has_cache = use_cache and caching.open_cache(app.pm, config, app.warn) is not None
-    task = SeparateTask(
-        separator=name,
-        output_dir=str(output_dir),
-        filename=template,
-        options=option_values(options, kwargs),
-        ignored=tuple(o.name for o in options if not o.cache_key),
-        backend=kwargs["backend"] or config.backend,
-        device=config.device,
-        suffix=kwargs["suffix"],
-        output_format=kwargs["output_format"] or config.output_format,
-        bit_depth=kwargs["bit_depth"] or config.bit_depth,
-        bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
-        video=tuple(kwargs.get("video", ())),
-        sample_rate=kwargs["sample_rate"],
-        clip=kwargs["clip"] or config.clip,
-        start_time=kwargs["start_time"],
-        end_time=kwargs["end_time"],
-        cache=use_cache,
-        config=config.model_dump(mode="json"),
-    )
+    has_cache = task.cache and caching.open_cache(app.pm, app.config, app.warn) is not None
     if kwargs.get("retry_failed"):
         items, total = failed_items(output_dir, files)
     else:
@@ -403,7 +433,7 @@ def _run_batch(
         items,
         total,
         kwargs,
-        skip_finished=use_cache and not has_cache,
+        skip_finished=task.cache and not has_cache,
         keep_results=not manifest_given,
         order={str(p.absolute()): i for i, p in enumerate(files)},
     )

@@ -118,7 +118,7 @@ class SeparateWorker:
     """
 
     def __init__(self, task: SeparateTask, *, label: str | None = None, pm: Any = None, warn: Any = None) -> None:
-        from audio_playground import api, caching
+        from audio_playground import caching
         from audio_playground.config import AudioPlaygroundConfig
         from audio_playground.plugins import get_plugin_manager
 
@@ -129,6 +129,14 @@ class SeparateWorker:
         self.warn = warn or _log_warning
         self.fingerprint = task.fingerprint()
         config = AudioPlaygroundConfig(**task.config) if task.config else AudioPlaygroundConfig()
+        self.load()
+        self.cache = caching.open_cache(self.pm, config, self.warn) if task.cache else None
+
+    def load(self) -> None:
+        """Choose the separator (lazily: the model loads on the first input the cache does not serve)."""
+        from audio_playground import api
+
+        task = self.task
         self.loaded = api.load(
             task.separator,
             backend=task.backend,
@@ -138,7 +146,36 @@ class SeparateWorker:
             warn=self.warn,
             lazy=True,
         )
-        self.cache = caching.open_cache(self.pm, config, self.warn) if task.cache else None
+
+    def backend(self) -> str | None:
+        return self.loaded.spec.backend
+
+    def model_loaded(self) -> bool:
+        return self.loaded.loaded
+
+    def separate(self, src: Path, item: WorkItem, on_chunk: Any) -> Any:
+        """One input's separation: the same call a single-input run makes."""
+        from audio_playground import api
+
+        task = self.task
+        return api.separate_file(
+            self.loaded,
+            src,
+            task.output_dir,
+            filename=task.filename,
+            track=item.track,
+            suffix=task.suffix,
+            output_format=task.output_format,
+            bit_depth=task.bit_depth,
+            bitrate=task.bitrate,
+            video=task.video,
+            sample_rate=task.sample_rate,
+            clip=task.clip,
+            start_time=task.start_time,
+            end_time=task.end_time,
+            on_chunk=on_chunk,
+            cache=self.cache,
+        )
 
     def base_record(self, item: WorkItem) -> dict[str, Any]:
         return {
@@ -153,17 +190,16 @@ class SeparateWorker:
             "step": self.task.step,
             "separator": self.task.separator,
             "model": self.task.model_name(),
-            "backend": self.loaded.spec.backend,
+            "backend": self.backend(),
             "options": json_safe(self.task.options),
             "output": json_safe(self.task.output_options()),
             "key": self.fingerprint,
-            "model_loaded": self.loaded.loaded,
+            "model_loaded": self.model_loaded(),
             "finished_at": None,
         }
 
     def __call__(self, item: WorkItem) -> dict[str, Any]:
         """Separate one item; a failure becomes a record with its one-line cause, never an exception."""
-        from audio_playground import api
         from audio_playground.errors import APError
         from audio_playground.executors.manifest import now
         from audio_playground.steps import step
@@ -176,24 +212,7 @@ class SeparateWorker:
             if not src.is_file():
                 raise _input_error(src)
             with step(self.pm, task.step, {"src": src, "separator": task.separator}) as run:
-                run.result = api.separate_file(
-                    self.loaded,
-                    src,
-                    task.output_dir,
-                    filename=task.filename,
-                    track=item.track,
-                    suffix=task.suffix,
-                    output_format=task.output_format,
-                    bit_depth=task.bit_depth,
-                    bitrate=task.bitrate,
-                    video=task.video,
-                    sample_rate=task.sample_rate,
-                    clip=task.clip,
-                    start_time=task.start_time,
-                    end_time=task.end_time,
-                    on_chunk=run.chunk(src) if self.hooked else None,
-                    cache=self.cache,
-                )
+                run.result = self.separate(src, item, run.chunk(src) if self.hooked else None)
                 run.cached = run.result.cached
             record["status"] = "cached" if run.result.cached else "done"
             record["outputs"] = {stem: str(path) for stem, path in run.result.stems.items()}
@@ -204,8 +223,8 @@ class SeparateWorker:
         except Exception as exc:  # any library's failure on one input is that input's failure
             record["error"] = _one_line(f"{src}: {type(exc).__name__}: {exc}")
         record["seconds"] = round(time.perf_counter() - started, 4)
-        record["backend"] = self.loaded.spec.backend
-        record["model_loaded"] = self.loaded.loaded
+        record["backend"] = self.backend()
+        record["model_loaded"] = self.model_loaded()
         record["finished_at"] = now()
         return record
 
