@@ -153,7 +153,8 @@ class Separator(Protocol):
     Optional members, used when present: `needs_stats` and `set_stats(mean, std)` (whole-input statistics
     before the first chunk), `any_rate` and `for_rate(rate)` (a model that works at any rate), and
     `chunk_cached(index)`: the step cache served chunk `index` without calling `separate`, so a separator
-    that counts chunks (a chunk limit, a report) can count that one too.
+    that counts chunks (a chunk limit, a report) can count that one too; `batch_size` and
+    `separate_batch(chunks) -> [stems per chunk]`: the engine hands over `batch_size` chunks a call.
     """
 
     @property

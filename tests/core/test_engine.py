@@ -229,3 +229,35 @@ def test_tail_chunk_inside_the_previous_one_is_skipped_when_allowed() -> None:
         separate_array(noise(2, frames), probe)
         assert len(probe.seen) == chunk_count(frames, 60, 100, every_hop=False), frames
     np.testing.assert_allclose(out["same"], audio, atol=1e-6)
+
+
+class Batched(Identity):
+    """A position-dependent separator (each chunk scaled by its own content) that takes chunks in batches."""
+
+    def __init__(self, *args: object, batch_size: int = 1, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # ty: ignore[invalid-argument-type]
+        self.batch_size = batch_size
+        self.calls: list[int] = []
+
+    def separate(self, chunk: np.ndarray) -> dict[str, np.ndarray]:
+        return self.separate_batch([chunk])[0]
+
+    def separate_batch(self, chunks: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        self.calls.append(len(chunks))
+        return [{"same": chunk * (1 + chunk.mean()), "double": chunk**2} for chunk in chunks]
+
+
+@pytest.mark.parametrize(("every_hop", "pad_short"), [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("frames", [1, 250, 1000, 1234])
+def test_batches_of_chunks_equal_one_chunk_at_a_time(frames: int, every_hop: bool, pad_short: bool) -> None:
+    window = triangle_window(100)
+    audio = noise(2, frames)
+    one = Batched(100, 75, window, pad_short)
+    one.plan = ChunkPlan(100, 75, window, pad_short, every_hop=every_hop)
+    three = Batched(100, 75, window, pad_short, batch_size=3)
+    three.plan = one.plan
+    expected, got = separate_array(audio, one), separate_array(audio, three)
+    assert set(one.calls) == {1} and sum(three.calls) == sum(one.calls) and max(three.calls) <= 3
+    assert max(three.calls) == min(3, sum(one.calls))
+    for stem in expected:
+        np.testing.assert_allclose(got[stem], expected[stem], atol=1e-6)

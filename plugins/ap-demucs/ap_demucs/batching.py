@@ -1,4 +1,4 @@
-"""`--batch-size`: chunks of a file sent through the network together (light: read at discovery)."""
+"""The onnx backend's own options, `--batch-size` and `--runtime` (light: read at discovery)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def batch_size(options: Mapping[str, Any]) -> int:
     if size < 1:
         raise UsageError(f"--batch-size must be >= 1, not {size}", hint="the default is 1")
     return size
+
+
+RUNTIME = OptionSpec(
+    "runtime",
+    str,
+    "auto",
+    "What runs the exported networks on the onnx backend: auto (OpenVINO on the CPU when installed, measured "
+    "faster here; else ONNX Runtime), onnxruntime, or openvino.",
+    choices=("auto", "onnxruntime", "openvino"),
+    cache_key=False,  # both run the same graph; the stems agree to float rounding
+)

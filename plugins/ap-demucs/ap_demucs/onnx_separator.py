@@ -230,5 +230,6 @@ def load_onnx_separator(options: Mapping[str, Any], device: str = "auto") -> Onn
         from ap_demucs.separator import _require_diffq
 
         _require_diffq(opts.model)
-    networks, exports = open_networks(weights, device, opts.threads)
+    runtime = str(options.get("runtime") or "auto")
+    networks, exports = open_networks(weights, device, opts.threads, runtime)
     return OnnxDemucsSeparator(networks, opts, exports.manifest.get("bag_weights"), batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ap_demucs.batching import BATCH_SIZE, batch_size
+from ap_demucs.batching import BATCH_SIZE, RUNTIME, batch_size
 from ap_demucs.models import cache_identity, list_models
 from ap_demucs.options import DEFAULT_STEMS, OPTIONS
 from audio_playground.errors import UsageError
@@ -32,6 +32,8 @@ def load(options: Mapping[str, Any], device: str) -> DemucsSeparator:
 
     if batch_size(options) > 1:
         raise UsageError("--batch-size runs on the onnx backend only", hint="add --backend onnx, or drop --batch-size")
+    if (options.get("runtime") or "auto") != "auto":
+        raise UsageError("--runtime chooses the onnx backend's runtime", hint="add --backend onnx, or drop --runtime")
     return load_separator(options, device)
 
 
@@ -52,7 +54,7 @@ def ap_separators() -> list[SeparatorSpec]:
             help=HELP,
             stems=DEFAULT_STEMS,
             suffix="demucs",
-            options=(*OPTIONS, BATCH_SIZE),
+            options=(*OPTIONS, BATCH_SIZE, RUNTIME),
             models=list_models,
             plugin="ap-demucs",
             cache_identity=cache_identity,

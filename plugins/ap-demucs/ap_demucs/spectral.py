@@ -46,9 +46,19 @@ def istft(z: np.ndarray, hop: int, length: int) -> np.ndarray:
     total = (count - 1) * hop + nfft
     out = np.zeros((*frames.shape[:-2], total))
     envelope = np.zeros(total)
-    for k in range(count):  # nfft / hop (4) frames overlap each sample: a short loop of vector adds
-        out[..., k * hop : k * hop + nfft] += frames[..., k, :]
-        envelope[k * hop : k * hop + nfft] += window * window
+    if nfft % hop == 0:  # demucs: hop = nfft / 4, so 4 shifted slabs of hop-long pieces add up to the overlap-add
+        parts = nfft // hop
+        pieces = frames.reshape(*frames.shape[:-1], parts, hop)
+        slabs = out.reshape(*out.shape[:-1], count - 1 + parts, hop)
+        squares = (window * window).reshape(parts, hop)
+        rows = envelope.reshape(count - 1 + parts, hop)
+        for j in range(parts):
+            slabs[..., j : j + count, :] += pieces[..., j, :]
+            rows[j : j + count] += squares[j]
+    else:
+        for k in range(count):
+            out[..., k * hop : k * hop + nfft] += frames[..., k, :]
+            envelope[k * hop : k * hop + nfft] += window * window
     start = nfft // 2
     out = out[..., start : start + length]
     envelope = envelope[start : start + length]

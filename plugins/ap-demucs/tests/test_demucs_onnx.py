@@ -24,6 +24,12 @@ from audio_playground.errors import ModelError, UsageError
 from audio_playground.specs import Separator
 
 
+@pytest.fixture(scope="session")
+def mix(mix: np.ndarray) -> np.ndarray:
+    """The shared test mix cut to 3.2 s: three chunks of the tiny models, the last one short."""
+    return mix[:, : int(3.2 * 44100)]
+
+
 @pytest.fixture(scope="module")
 def export_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-exports")
@@ -75,9 +81,10 @@ def test_time_domain_demucs_matches_the_pytorch_path(repo: Path, mix: np.ndarray
 
 
 def test_shift_trick_and_two_stems_match_the_pytorch_path(repo: Path, mix: np.ndarray) -> None:
-    options = {"repo": repo, "model": "tinybag", "shifts": 2, "two_stems": "vocals"}
-    ours = engine_run(specs()["onnx"].load(options, "cpu"), mix)
-    torch_path = engine_run(specs()["pytorch"].load(options, "cpu"), mix)
+    options = {"repo": repo, "model": "tinybag", "shifts": 1, "two_stems": "vocals"}
+    short = mix
+    ours = engine_run(specs()["onnx"].load(options, "cpu"), short)
+    torch_path = engine_run(specs()["pytorch"].load(options, "cpu"), short)
     assert set(ours) == {"vocals", "no_vocals"} and biggest(ours, torch_path) < 1e-4
 
 
@@ -89,11 +96,41 @@ def test_batches_equal_batch_one(repo: Path, mix: np.ndarray, model: str, shifts
     assert biggest(one, engine_run(three, mix)) < 1e-5
 
 
+@pytest.mark.parametrize("model", ["tiny4", "tinyh4", "tinyd4"])
+def test_onnxruntime_and_openvino_agree(repo: Path, mix: np.ndarray, model: str) -> None:
+    pytest.importorskip("openvino")
+    short = mix
+    ours = engine_run(load_onnx(repo, model=model, shifts=0, runtime="onnxruntime"), short)
+    assert load_onnx(repo, model=model, runtime="openvino").networks[0].runtime == "openvino"
+    assert biggest(ours, engine_run(load_onnx(repo, model=model, shifts=0, runtime="openvino"), short)) < 1e-5
+    torch_path = specs()["pytorch"].load({"repo": repo, "model": model, "shifts": 0}, "cpu")
+    assert biggest(ours, engine_run(torch_path, short)) < 1e-4
+
+
+def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.util import find_spec
+
+    cpu = ["CPUExecutionProvider"]
+    installed = find_spec("openvino") is not None
+    assert onnx_runtime.choose_runtime("auto", cpu) == ("openvino" if installed else "onnxruntime")
+    assert onnx_runtime.choose_runtime("auto", ["CUDAExecutionProvider", *cpu]) == "onnxruntime"
+    assert onnx_runtime.choose_runtime("onnxruntime", cpu) == "onnxruntime"
+    with pytest.raises(UsageError, match="CPU only"):
+        onnx_runtime.choose_runtime("openvino", ["CUDAExecutionProvider", *cpu])
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(UsageError, match="openvino is not installed"):
+        onnx_runtime.choose_runtime("openvino", cpu)
+
+
 def test_batch_size_is_validated_and_onnx_only(repo: Path) -> None:
     with pytest.raises(UsageError, match="--batch-size must be >= 1"):
         load_onnx(repo, model="tiny4", batch_size=0)
     with pytest.raises(UsageError, match="onnx backend only"):
         specs()["pytorch"].load({"repo": repo, "model": "tiny4", "batch_size": 2}, "cpu")
+    with pytest.raises(UsageError, match="onnx backend's runtime"):
+        specs()["pytorch"].load({"repo": repo, "model": "tiny4", "runtime": "openvino"}, "cpu")
 
 
 def test_a_run_from_exported_networks_never_imports_torch(repo: Path, mix: np.ndarray, tmp_path: Path) -> None:
@@ -127,7 +164,7 @@ def test_corrupt_export_is_found_by_hash_and_exported_again(repo: Path, mix: np.
 def test_a_new_chunk_length_gets_its_own_graph(repo: Path, mix: np.ndarray) -> None:
     separator = load_onnx(repo, model="tinyh4", shifts=0)
     network = separator.networks[0]
-    separator.separate(mix[:, :30011])
+    separator.separate(mix[:, :30011])  # a length no chunk of the mix has
     assert {separator.plan.frames, 30011} <= set(map(int, network.exports.manifest["networks"][0]["graphs"]))
 
 

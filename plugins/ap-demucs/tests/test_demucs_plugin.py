@@ -21,7 +21,7 @@ def test_spec() -> None:
     assert (onnx.name, onnx.backend, onnx.options) == ("demucs", "onnx", spec.options)
     assert spec.stems == ("drums", "bass", "other", "vocals") and not spec.prompted
     names = [option.name for option in spec.options]
-    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "threads", "batch_size"]
+    assert names == ["model", "repo", "shifts", "overlap", "segment", "two_stems", "threads", "batch_size", "runtime"]
     options = {option.name: option for option in spec.options}
     assert options["threads"].flag == "--threads" and options["two_stems"].flag == "--two-stems"
     assert (options["model"].default, options["shifts"].default, options["overlap"].default) == ("htdemucs", 1, 0.25)
