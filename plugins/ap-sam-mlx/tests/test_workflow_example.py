@@ -33,7 +33,8 @@ def test_standard_example_segments_separates_and_merges(
     assert code == 0, capsys.readouterr().err
     out = Path("out/song")
     pieces = sorted(p.name for p in (out / "separated").iterdir())
-    assert pieces == ["segment-000-drums.wav", "segment-001-drums.wav", "segment-002-drums.wav"]
+    # the segments are a batch of inputs: the run manifest records each one
+    assert pieces == ["run-manifest.jsonl", "segment-000-drums.wav", "segment-001-drums.wav", "segment-002-drums.wav"]
     info = sf.info(out / "drums-sam.wav")
     assert (info.samplerate, info.channels, info.frames) == (RATE, 1, int(1.5 * RATE))
     merged, _ = sf.read(out / "drums-sam.wav", dtype="float32")
