@@ -145,10 +145,9 @@ def separate_file(
     With a cache, a stored result is copied to the stem files without loading the model (cached=True in the
     result); otherwise each chunk is read from or stored in the cache, so an interrupted run resumes.
     """
-    from contextlib import ExitStack
 
     from audio_playground import caching
-    from audio_playground.audio import AudioWriter, commit_all, default_bit_depth, open_audio, probe
+    from audio_playground.audio import AtomicGroup, open_audio, probe
     from audio_playground.audio.formats import FORMATS, check_output, format_for_path
     from audio_playground.engine import run_separation
 
@@ -213,14 +212,6 @@ def separate_file(
         raise
     if entry is not None and loaded.spec is not spec_before:  # fell back to another backend: another model
         entry = caching.separation(cache, loaded, src, output)
-    depth = bit_depth or default_bit_depth(info)
-    if FORMATS[output_format].integer_only and depth == "32f":
-        if bit_depth is not None:
-            raise UsageError(
-                f"{output_format.upper()} holds 16 or 24-bit samples, not 32f",
-                hint="use --bit-depth 16|24 or --format wav",
-            )
-        depth = "24"  # float input: the format's deepest
     rate = sample_rate or info.sample_rate
     paths = stem_paths(separator.stems)
     if video:
@@ -231,21 +222,8 @@ def separate_file(
     def open_stream() -> Any:
         return open_audio(src, start=start_time, end=end_time)
 
-    with ExitStack() as stack:
-        writers = {
-            stem: stack.enter_context(
-                AudioWriter(
-                    path,
-                    rate,
-                    info.channels,
-                    format=cast("OutputFormat", output_format),
-                    bit_depth=cast("BitDepth", depth),
-                    clip=cast("ClipMode", clip),
-                    bitrate=bitrate_for_stems,
-                )
-            )
-            for stem, path in paths.items()
-        }
+    with AtomicGroup() as group:
+        writers = stem_writers(group, paths, info, output_format, bit_depth, sample_rate, clip, bitrate_for_stems)
         try:
             run_separation(
                 open_stream,
@@ -258,10 +236,49 @@ def separate_file(
         except (ModelError, PluginError) as exc:  # a model that rejects this input
             exc.on_input(src)
             raise
-        commit_all(writers.values())
+        group.commit()
     if entry is not None:
         entry.store(paths)
     return _with_videos(SeparateResult(source=src, output_dir=out_dir, stems=paths), video, video_path, bitrate, clip)
+
+
+def stem_writers(
+    group: Any,
+    paths: Mapping[str, Path],
+    info: Any,
+    output_format: str,
+    bit_depth: str | None,
+    sample_rate: int | None,
+    clip: str,
+    bitrate: int | None,
+) -> dict[str, Any]:
+    """One AudioWriter per stem in `group` (an AtomicGroup), at the input's channels and (unless told) rate and
+    PCM depth; float input to an integer-only format takes its deepest depth, an explicit 32f is refused."""
+    from audio_playground.audio import AudioWriter, default_bit_depth
+    from audio_playground.audio.formats import FORMATS
+
+    depth = bit_depth or default_bit_depth(info)
+    if FORMATS[output_format].integer_only and depth == "32f":
+        if bit_depth is not None:
+            raise UsageError(
+                f"{output_format.upper()} holds 16 or 24-bit samples, not 32f",
+                hint="use --bit-depth 16|24 or --format wav",
+            )
+        depth = "24"  # float input: the format's deepest
+    return {
+        stem: group.add(
+            AudioWriter(
+                path,
+                sample_rate or info.sample_rate,
+                info.channels,
+                format=cast("OutputFormat", output_format),
+                bit_depth=cast("BitDepth", depth),
+                clip=cast("ClipMode", clip),
+                bitrate=bitrate,
+            )
+        )
+        for stem, path in paths.items()
+    }
 
 
 def _with_videos(

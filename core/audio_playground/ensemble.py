@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from audio_playground.errors import UsageError
 from audio_playground.executors.task import SeparateTask, SeparateWorker
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from audio_playground.api import Loaded
-    from audio_playground.audio.writer import BitDepth, ClipMode, OutputFormat
     from audio_playground.caching import CacheSession
 
 ALGORITHMS = ("avg_wave", "median_wave", "min_mag", "max_mag")
@@ -232,7 +231,7 @@ def ensemble_file(
 ) -> EnsembleResult:
     """Run every member on `src` (cached like any separation), then write the combined shared stems."""
     from audio_playground import api
-    from audio_playground.audio import AtomicGroup, AudioWriter, default_bit_depth, probe
+    from audio_playground.audio import AtomicGroup, probe
     from audio_playground.audio.formats import FORMATS, check_output, format_for_path
     from audio_playground.audio.tempfiles import partial_name, remove_stale
 
@@ -281,25 +280,8 @@ def ensemble_file(
         paths = {stem: out_dir / filename.format(stem=stem, **names) for stem in stems}
         for path in paths.values():
             format_for_path(path, output_format)  # a --filename suffix that does not fit the format
-        depth = bit_depth or default_bit_depth(info)
-        if FORMATS[output_format].integer_only and depth == "32f":
-            depth = "24"
-        rate = sample_rate or info.sample_rate
         with AtomicGroup() as group:
-            writers = {
-                stem: group.add(
-                    AudioWriter(
-                        path,
-                        rate,
-                        info.channels,
-                        format=cast("OutputFormat", output_format),
-                        bit_depth=cast("BitDepth", depth),
-                        clip=cast("ClipMode", clip),
-                        bitrate=bitrate,
-                    )
-                )
-                for stem, path in paths.items()
-            }
+            writers = api.stem_writers(group, paths, info, output_format, bit_depth, sample_rate, clip, bitrate)
             for stem, writer in writers.items():
                 for block in combine_stem(algorithm, [o[stem] for _, o in outputs], weights):
                     writer.write(block)
