@@ -296,9 +296,16 @@ def open_networks(
     weights: LocalWeights, device: str, threads: int | None, runtime: str = "auto"
 ) -> tuple[list[Network], Exports]:
     """A Network per member of the model, its graphs exported first when this machine has none."""
-    import onnxruntime as ort
+    from importlib.util import find_spec
 
-    providers = providers_for(device, ort.get_available_providers())
+    kind = (device or "auto").strip().lower()
+    cpu = kind == "cpu" or (kind == "auto" and not gpu_visible())
+    if cpu and runtime != "onnxruntime" and find_spec("openvino") is not None:
+        providers: list[Any] = ["CPUExecutionProvider"]  # OpenVINO on the CPU: onnxruntime is not even imported
+    else:
+        import onnxruntime as ort
+
+        providers = providers_for(device, ort.get_available_providers())
     chosen = choose_runtime(runtime, providers)
     exports = Exports(weights)
     count = len(exports.manifest["networks"])
