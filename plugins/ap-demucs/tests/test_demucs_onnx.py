@@ -218,3 +218,24 @@ def test_session_memory_options() -> None:
     options = onnx_runtime.session_options(2)
     assert not options.enable_cpu_mem_arena and not options.enable_mem_pattern
     assert options.intra_op_num_threads == 2
+
+
+def test_cli_backends_agree(repo: Path, mix: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import soundfile as sf
+
+    from audio_playground.cli import run
+    from audio_playground.plugins import reset_plugin_manager
+
+    monkeypatch.setenv("AUDIO_PLAYGROUND_LOAD_PLUGINS", "demucs")
+    reset_plugin_manager()
+    song = tmp_path / "song.wav"
+    sf.write(song, mix.T, 44100, subtype="FLOAT")
+    stems = {}
+    for backend in ("onnx", "pytorch"):
+        args = ["-q", "--device", "cpu", "extract", "demucs", str(song), "-o", str(tmp_path / backend)]
+        args += ["--repo", str(repo), "--model", "tiny4", "--shifts", "0", "--no-cache", "--backend", backend]
+        assert run([*args, "--batch-size", "2"] if backend == "onnx" else args) == 0
+        stems[backend] = {p.name: sf.read(p, dtype="float32")[0] for p in (tmp_path / backend).iterdir()}
+    reset_plugin_manager()
+    assert sorted(stems["onnx"]) == ["bass-demucs.wav", "drums-demucs.wav", "other-demucs.wav", "vocals-demucs.wav"]
+    assert biggest(stems["onnx"], stems["pytorch"]) < 1e-4
