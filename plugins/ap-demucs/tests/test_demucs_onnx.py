@@ -239,3 +239,68 @@ def test_cli_backends_agree(repo: Path, mix: np.ndarray, tmp_path: Path, monkeyp
     reset_plugin_manager()
     assert sorted(stems["onnx"]) == ["bass-demucs.wav", "drums-demucs.wav", "other-demucs.wav", "vocals-demucs.wav"]
     assert biggest(stems["onnx"], stems["pytorch"]) < 1e-4
+
+
+def test_bad_options_and_chunks_are_one_line_errors(repo: Path, mix: np.ndarray, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="longer than the 2 s Demucs model"):
+        load_onnx(repo, model="tiny4", segment=3.0)
+    with pytest.raises(ModelError, match="has no such stem"):
+        load_onnx(repo, model="tiny4", two_stems="flute")
+    with pytest.raises(UsageError, match="leaves no chunk"):
+        load_onnx(repo, model="tiny4", segment=1e-5, overlap=0.5)
+    separator = load_onnx(repo, model="tiny4", shifts=0)
+    with pytest.raises(ModelError, match=r"takes \(2, frames\) audio"):
+        separator.separate(mix[:1])
+    with pytest.raises(ModelError, match="longer than Demucs model tiny4 accepts"):
+        separator.separate(np.zeros((2, separator.plan.frames + 1), np.float32))
+
+
+def test_bag_members_must_share_a_segment(repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from demucs.htdemucs import HTDemucs
+
+    from ap_demucs.testing import write_bag
+
+    local = tmp_path / "repo"
+    local.mkdir()
+    shutil.copy(repo / "tiny4.th", local / "tiny4.th")
+    save_model(HTDemucs(["drums", "bass", "other", "vocals"], channels=8, t_layers=1, segment=1), local / "short.th")
+    write_bag(local / "mixed.yaml", ["tiny4", "short"])
+    with pytest.raises(ModelError, match="use different segments"):
+        load_onnx(local, model="mixed")
+    assert load_onnx(local, model="mixed", segment=1.0, shifts=0).plan.frames == 44100
+
+
+def test_spectral_helpers_match_demucs() -> None:
+    import torch
+    from demucs.demucs import Demucs
+    from demucs.hdemucs import HDemucs, pad1d
+    from demucs.utils import center_trim
+
+    from ap_demucs import spectral
+    from ap_demucs.onnx_export import member_meta
+
+    x = torch.randn(2, 2, 700)
+    for mode in ("reflect", "constant"):
+        theirs = pad1d(x, (1000, 1200), mode=mode).numpy()
+        np.testing.assert_allclose(spectral.pad1d(x.numpy(), 1000, 1200, mode), theirs, atol=1e-6)
+    for kwargs in ({"hybrid": False}, {"hybrid_old": True}):
+        model = HDemucs(["a", "b"], channels=4, segment=2, **kwargs)
+        meta = member_meta(model)
+        for n in (4410, 5000):
+            audio = torch.randn(1, 2, n)
+            z = model._spec(audio)
+            np.testing.assert_allclose(spectral.spec(audio.numpy(), meta), z.numpy(), atol=1e-5)
+            back = spectral.ispec(z.numpy(), n, meta)
+            np.testing.assert_allclose(back, model._ispec(z, n).numpy(), atol=1e-5)
+    plain = Demucs(["a", "b"], channels=4, depth=3, resample=False, segment=1)
+    meta = member_meta(plain)
+    assert [spectral.time_valid_length(n, meta) for n in (1, 999, 44100)] == [
+        plain.valid_length(n) for n in (1, 999, 44100)
+    ]
+    y = torch.randn(1, 9)
+    np.testing.assert_array_equal(spectral.center_trim(y.numpy(), 4), center_trim(y, 4).numpy())
+    with pytest.raises(ValueError, match="cannot trim"):
+        spectral.center_trim(y.numpy(), 10)
+    np.testing.assert_allclose(spectral.istft(np.ones((1, 5, 2), complex), 3, 12)[..., 8:], 0.0, atol=1e-12)
