@@ -66,14 +66,3 @@ def _imports(args: list[str], cwd: Path, **env: str) -> tuple[str, list[str]]:
 
 def test_help_imports_no_logging_config_or_numpy(tmp_path: Path) -> None:
     assert _imports(["--help"], tmp_path) == ("0", [])
-
-
-def test_a_cached_split_imports_neither_rich_nor_pydantic_settings_nor_numpy(tmp_path: Path, stereo_wav: Path) -> None:
-    args = ["--cache-dir", str(tmp_path / "c"), "segment", "split", "--src", str(stereo_wav), "--output-dir", "seg"]
-    _imports(args, tmp_path)  # fills the cache
-    code, imported = _imports(args, tmp_path)
-    assert code == "0"
-    assert imported == ["pydantic", "structlog"]  # a line is written; the config is validated
-    # A layer of settings brings pydantic-settings in, and only then.
-    code, imported = _imports(args, tmp_path, AUDIO_PLAYGROUND_WINDOW_SIZE="10")
-    assert "pydantic_settings" in imported and "numpy" not in imported
