@@ -216,3 +216,11 @@ def test_a_batch_runs_on_worker_processes_with_a_run_manifest(
     assert all(r["separator"] == "ensemble" and r["backend"] == "numpy+numpy" for r in records)
     assert records[0]["options"]["algorithm"] == "min_mag"
     assert [m["options"]["margin"] for m in records[0]["options"]["members"]] == [1.0, 3.0]
+
+
+def test_report_writes_the_review_page(ap: Callable[..., Result], stereo_wav: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = ap("extract", "ensemble", stereo_wav, "-o", out, *MEMBERS, "--report")
+    assert result.code == 0, result.err
+    page = (out / "report.html").read_text()
+    assert "harmonic-ensemble.wav" in page and "percussive-ensemble.wav" in page

@@ -204,11 +204,19 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
 
 def build_ensemble_command() -> click.Command:
     """The `extract ensemble` command, with the global options and its declared outputs."""
+    from audio_playground.cli.report import report_option
     from audio_playground.executors.cli import batch_params
     from audio_playground.specs import SeparateResult
 
     def callback(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
-        return ensemble_command(inputs, **kwargs)
+        from audio_playground.cli.report import run_with_page, take_page
+
+        page = take_page(kwargs, False)  # --report [FILE.html]: the review page after the run
+        settings = {
+            "separator": NAME,
+            "options": {"members": list(kwargs["members"]), "algorithm": kwargs["algorithm"]},
+        }
+        return run_with_page(lambda: ensemble_command(inputs, **kwargs), page, kwargs["output_dir"], settings)
 
     callback.__doc__ = ensemble_command.__doc__
     for decorate in reversed(_OPTIONS):
@@ -216,5 +224,5 @@ def build_ensemble_command() -> click.Command:
     command = click.command(NAME, context_settings=_CONTEXT, short_help="Combine the stems of several separators")(
         callback
     )
-    command.params.extend(batch_params())
+    command.params.extend([report_option(), *batch_params()])
     return add_global_options(declare_outputs(SeparateResult)(command))
