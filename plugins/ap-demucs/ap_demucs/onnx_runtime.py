@@ -187,7 +187,10 @@ class OpenVinoSession:
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        core = openvino.Core()
+        # OpenVINO keeps the compiled graph beside the export: a later run loads it instead of compiling again.
+        core.set_property({"CACHE_DIR": str(path.parent / "openvino-cache")})
+        self.compiled = core.compile_model(str(path), "CPU", config)
 
     def run(self, names: None, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         result = self.compiled(dict(feeds))
