@@ -336,22 +336,18 @@ class EnsembleWorker(SeparateWorker):
 
     def separate(self, src: Path, item: WorkItem, on_chunk: Any) -> EnsembleResult:
         task = self.task
+        options: dict[str, Any] = {
+            **task.write_options(),
+            "suffix": task.suffix if task.suffix is not None else "ensemble",
+        }
         return ensemble_file(
             self.members,
             src,
             task.output_dir,
             algorithm=task.options["algorithm"],
             weights=task.options["weights"],
-            filename=task.filename,
             track=item.track,
-            suffix=task.suffix if task.suffix is not None else "ensemble",
-            output_format=task.output_format,
-            bit_depth=task.bit_depth,
-            bitrate=task.bitrate,
-            sample_rate=task.sample_rate,
-            clip=task.clip,
-            start_time=task.start_time,
-            end_time=task.end_time,
             on_chunk=on_chunk,
+            **options,
             cache=self.cache,
         )

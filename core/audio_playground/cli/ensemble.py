@@ -131,7 +131,7 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
     """
     from audio_playground import api, caching, ensemble
     from audio_playground.cli.app import get_app
-    from audio_playground.cli.extract import batch_output, plan_inputs, run_task_batch
+    from audio_playground.cli.extract import batch_output, output_values, plan_inputs, run_task_batch
     from audio_playground.steps import step
 
     app = get_app()
@@ -183,14 +183,7 @@ def ensemble_command(inputs: tuple[Path, ...], **kwargs: Any) -> Any:
                 algorithm=kwargs["algorithm"],
                 weights=weights,
                 filename=template,
-                suffix=kwargs["suffix"],
-                output_format=kwargs["output_format"] or config.output_format,
-                bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
-                sample_rate=kwargs["sample_rate"],
-                clip=kwargs["clip"] or config.clip,
-                start_time=kwargs["start_time"],
-                end_time=kwargs["end_time"],
+                **output_values(kwargs, config),
                 cache=cache,
                 on_chunk=run.chunk(path),
             )

@@ -315,15 +315,8 @@ def _run_extract(
                 path,
                 kwargs["output_dir"],
                 filename=template,
-                suffix=kwargs["suffix"],
-                output_format=kwargs["output_format"] or config.output_format,
-                bit_depth=kwargs["bit_depth"] or config.bit_depth,
-                bitrate=kwargs["bitrate"] if kwargs["bitrate"] is not None else config.bitrate,
                 video=kwargs.get("video", ()),
-                sample_rate=kwargs["sample_rate"],
-                clip=kwargs["clip"] or config.clip,
-                start_time=kwargs["start_time"],
-                end_time=kwargs["end_time"],
+                **output_values(kwargs, config),
                 on_chunk=run.chunk(path),
                 cache=cache,
             )
@@ -396,6 +389,15 @@ def batch_output(template: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         "output_dir": str(Path(kwargs["output_dir"]).absolute()),
         "filename": template,
         "device": config.device,
+        **output_values(kwargs, config),
+        "cache": not kwargs["no_cache"] and config.cache,
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def output_values(kwargs: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The written audio's options in force: the command line's, else the config's (0 and "" are real values)."""
+    return {
         "suffix": kwargs["suffix"],
         "output_format": kwargs["output_format"] or config.output_format,
         "bit_depth": kwargs["bit_depth"] or config.bit_depth,
@@ -404,8 +406,6 @@ def batch_output(template: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         "clip": kwargs["clip"] or config.clip,
         "start_time": kwargs["start_time"],
         "end_time": kwargs["end_time"],
-        "cache": not kwargs["no_cache"] and config.cache,
-        "config": config.model_dump(mode="json"),
     }
 
 

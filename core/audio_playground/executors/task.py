@@ -77,6 +77,14 @@ class SeparateTask:
         return self.device.startswith(GPU_PREFIXES)
 
     def output_options(self) -> dict[str, Any]:
+        """What decides the written files besides the separator: the write options, and --video when set."""
+        return {
+            **self.write_options(),
+            **({"video": list(self.video)} if self.video else {}),  # added later: keyed only when set
+        }
+
+    def write_options(self) -> dict[str, Any]:
+        """The keywords of api.separate_file that name and shape the written stems."""
         return {
             "filename": self.filename,
             "suffix": self.suffix,
@@ -87,7 +95,6 @@ class SeparateTask:
             "clip": self.clip,
             "start_time": self.start_time,
             "end_time": self.end_time,
-            **({"video": list(self.video)} if self.video else {}),  # added later: keyed only when set
         }
 
     def fingerprint(self) -> str:
@@ -162,18 +169,10 @@ class SeparateWorker:
             self.loaded,
             src,
             task.output_dir,
-            filename=task.filename,
             track=item.track,
-            suffix=task.suffix,
-            output_format=task.output_format,
-            bit_depth=task.bit_depth,
-            bitrate=task.bitrate,
             video=task.video,
-            sample_rate=task.sample_rate,
-            clip=task.clip,
-            start_time=task.start_time,
-            end_time=task.end_time,
             on_chunk=on_chunk,
+            **task.write_options(),
             cache=self.cache,
         )
 
