@@ -14,7 +14,7 @@ import numpy as np
 from ap_demucs.batching import batch_size
 from ap_demucs.models import QUANTIZED, ensure_local
 from ap_demucs.onnx_runtime import Network, open_networks
-from ap_demucs.options import DemucsOptions, resolve_options
+from ap_demucs.options import DemucsOptions, StemsAndStats, resolve_options
 from audio_playground.engine import triangle_window
 from audio_playground.errors import ModelError, UsageError
 from audio_playground.specs import ChunkPlan
@@ -23,7 +23,7 @@ EPS = 1e-8
 """demucs.api adds this to the mix's std before normalising."""
 
 
-class OnnxDemucsSeparator:
+class OnnxDemucsSeparator(StemsAndStats):
     """A Demucs model or bag as exported networks, separating (channels, frames) chunks, `batch_size` at a time."""
 
     needs_stats = True
@@ -84,22 +84,6 @@ class OnnxDemucsSeparator:
                 hint="pass --segment S no longer than the shortest",
             )
         return self.networks[0].segment
-
-    def _stems(self) -> tuple[str, ...]:
-        stem = self.options.two_stems
-        if stem is None:
-            return self.sources
-        if stem not in self.sources:
-            raise ModelError(
-                f"--two-stems {stem}: Demucs model {self.name} has no such stem",
-                hint=f"its stems are {', '.join(self.sources)}",
-            )
-        return (stem, f"no_{stem}")
-
-    def set_stats(self, mean: float, std: float) -> None:
-        """The whole input's mono-mix mean and unbiased std at the model rate, as demucs.api normalises."""
-        self.mean = float(mean)
-        self.std = float(std)
 
     # ------------------------------------------------------------------ separation
 

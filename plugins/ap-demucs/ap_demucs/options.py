@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audio_playground.errors import UsageError
+from audio_playground.errors import ModelError, UsageError
 from audio_playground.specs import OptionSpec
 
 DEFAULT_MODEL = "htdemucs"
@@ -112,3 +112,29 @@ def resolve_options(options: Mapping[str, Any]) -> DemucsOptions:
         two_stems=None if two_stems is None else str(two_stems),
         threads=threads,
     )
+
+
+class StemsAndStats:
+    """What both Demucs separators (PyTorch and ONNX) share: the stems they write and the input's statistics."""
+
+    name: str
+    sources: tuple[str, ...]
+    options: DemucsOptions
+    mean: float | None
+    std: float | None
+
+    def _stems(self) -> tuple[str, ...]:
+        stem = self.options.two_stems
+        if stem is None:
+            return self.sources
+        if stem not in self.sources:
+            raise ModelError(
+                f"--two-stems {stem}: Demucs model {self.name} has no such stem",
+                hint=f"its stems are {', '.join(self.sources)}",
+            )
+        return (stem, f"no_{stem}")
+
+    def set_stats(self, mean: float, std: float) -> None:
+        """The whole input's mono-mix mean and unbiased std at the model rate, as demucs.api normalises."""
+        self.mean = float(mean)
+        self.std = float(std)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ap_demucs.models import QUANTIZED, LocalWeights, ensure_local
-from ap_demucs.options import DemucsOptions, resolve_options
+from ap_demucs.options import DemucsOptions, StemsAndStats, resolve_options
 from audio_playground.engine import triangle_window
 from audio_playground.errors import ModelError, UsageError
 from audio_playground.specs import ChunkPlan
@@ -116,7 +116,7 @@ def _is_ht(model: Any) -> bool:
     return isinstance(model, HTDemucs)
 
 
-class DemucsSeparator:
+class DemucsSeparator(StemsAndStats):
     """A Demucs model or bag on a device, separating (channels, frames) chunks at the model's rate."""
 
     needs_stats = True
@@ -188,22 +188,6 @@ class DemucsSeparator:
             for sub in self.models
             if _is_ht(sub) and getattr(sub, "use_train_segment", False)
         ]
-
-    def _stems(self) -> tuple[str, ...]:
-        stem = self.options.two_stems
-        if stem is None:
-            return self.sources
-        if stem not in self.sources:
-            raise ModelError(
-                f"--two-stems {stem}: Demucs model {self.name} has no such stem",
-                hint=f"its stems are {', '.join(self.sources)}",
-            )
-        return (stem, f"no_{stem}")
-
-    def set_stats(self, mean: float, std: float) -> None:
-        """The whole input's mono-mix mean and unbiased std at the model rate, as demucs.api normalises."""
-        self.mean = float(mean)
-        self.std = float(std)
 
     # ------------------------------------------------------------------ separation
 
